@@ -1,0 +1,1 @@
+"""The Telegram layer: the only package (with jobs' sender) that imports telegram."""

@@ -1,0 +1,88 @@
+"""Builds the Application: the one place handlers, services and start-up are wired."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import cast
+
+from telegram import BotCommand, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ApplicationBuilder, Defaults
+
+from bot import texts
+from bot.context import CONTEXT_TYPES, HearingWatchApp
+from bot.handlers import common, supporters
+from bot.settings import Settings
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.models import utcnow
+from storage.schedule_file import SEED_FILE, seed_if_empty
+
+logger = logging.getLogger(__name__)
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Upgrade the schema and, into an empty schedule, load the seed."""
+    database = Database(settings.database.url)
+    try:
+        await upgrade(database.engine)
+        async with database.writing() as session:
+            seeded = await seed_if_empty(
+                session,
+                path=settings.schedule.seed_file or SEED_FILE,
+                default_zone=settings.schedule.timezone,
+            )
+        if seeded:
+            logger.info("empty schedule: loaded the seed cases")
+    finally:
+        await database.dispose()
+
+
+async def _post_init(app: HearingWatchApp) -> None:
+    app.bot_data.database = Database(app.bot_data.settings.database.url)
+    commands = [BotCommand(name, about) for name, about in texts.COMMANDS]
+    try:
+        await app.bot.set_my_commands(commands)
+    except TelegramError as exc:
+        # The menu is a convenience; a Bot API server without it must not stop the bot.
+        logger.warning("could not register the command menu: %s", exc)
+
+
+async def _post_shutdown(app: HearingWatchApp) -> None:
+    database = getattr(app.bot_data, "database", None)
+    if database is not None:
+        await database.dispose()
+
+
+def build_application(
+    settings: Settings, *, clock: Callable[[], datetime] = utcnow
+) -> HearingWatchApp:
+    """The bot, ready for run_polling or for ``async with app`` in tests."""
+    token = settings.require_token().get_secret_value()
+    # The builder's typing loses the context type on the JobQueue; the types are the same.
+    app = cast(
+        HearingWatchApp,
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram.base_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .context_types(CONTEXT_TYPES)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build(),
+    )
+    app.bot_data.settings = settings
+    app.bot_data.clock = clock
+    # Order matters within a group: the first handler that matches an update handles it,
+    # so the catch-alls of common come after every module's own commands.
+    supporters.register(app)
+    common.register_last(app)
+    return app

@@ -1,0 +1,106 @@
+"""The ``hearing-watch`` command: run, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Update
+from telegram.error import InvalidToken, TelegramError
+
+from bot.logs import REDACTED, configure_logging
+from bot.settings import ConfigError, Settings, load_settings
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.schedule_file import ScheduleFileError
+
+logger = logging.getLogger("hearing_watch")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearing-watch", description="Telegram bot for the supporters of people on trial."
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config file (default: $HEARINGWATCH_CONFIG, else ./config.toml)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, about in (
+        ("run", "serve Telegram by long polling (upgrades the database first)"),
+        ("migrate", "upgrade the database schema and exit"),
+    ):
+        sub = commands.add_parser(name, help=about, description=about)
+        # Accept --config after the subcommand too: `hearing-watch run --config PATH`.
+        sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+    return parser
+
+
+def _fail(message: str, secrets: tuple[str, ...] = ()) -> int:
+    for secret in secrets:
+        message = message.replace(secret, REDACTED)
+    print(f"hearing-watch: {message}", file=sys.stderr)
+    return 1
+
+
+def _database_name(settings: Settings) -> str:
+    return make_url(settings.database.url).render_as_string(hide_password=True)
+
+
+async def _migrate(settings: Settings) -> None:
+    database = Database(settings.database.url)
+    try:
+        await upgrade(database.engine)
+    finally:
+        await database.dispose()
+
+
+def _run(settings: Settings) -> int:
+    from bot.app import build_application, prepare_database  # imports telegram.ext's machinery
+
+    token = settings.require_token().get_secret_value()
+    configure_logging(secrets=[token])
+    asyncio.run(prepare_database(settings))
+    app = build_application(settings)
+    logger.info(
+        "starting: Bot API at %s, database %s",
+        settings.telegram.base_url,
+        _database_name(settings),
+    )
+    try:
+        app.run_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
+    except InvalidToken:
+        return _fail("Telegram refused the token: check telegram.token")
+    except TelegramError as exc:
+        return _fail(f"cannot use the Bot API at {settings.telegram.base_url}: {exc}", (token,))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        if args.command == "migrate":
+            configure_logging()
+            asyncio.run(_migrate(settings))
+            print(f"database {_database_name(settings)} is up to date")
+            return 0
+        return _run(settings)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except ScheduleFileError as exc:
+        return _fail(f"seed file {exc}")
+    except (SQLAlchemyError, OSError) as exc:
+        return _fail(f"cannot open the database {_database_name(settings)}: {exc}")
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Handlers every chat meets whatever it does: unknown commands and failures."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import MessageHandler, filters
+
+from bot import texts
+from bot.context import Context, HearingWatchApp
+
+logger = logging.getLogger(__name__)
+
+
+async def cmd_unknown(update: Update, _context: Context) -> None:
+    """A command we do not have, in a private chat (in a group it may be another bot's)."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(texts.UNKNOWN_COMMAND)
+
+
+def _command_of(update: Update) -> str:
+    """The command or button an update carried, without the rest of the user's text."""
+    if update.callback_query is not None:
+        return "button " + (update.callback_query.data or "").partition(":")[0]
+    message = update.effective_message
+    if message is not None and message.text and message.text.startswith("/"):
+        return message.text.split(maxsplit=1)[0].split("@")[0]
+    return "update"
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log a failed handler once, with context but no message text, and apologise."""
+    if not isinstance(update, Update):
+        # Polling and job failures arrive without an update; PTB already retries polling.
+        logger.error("background failure", exc_info=context.error)
+        return
+    chat_id = update.effective_chat.id if update.effective_chat else None
+    logger.error(
+        "handler failed: update %s, %s, chat %s",
+        update.update_id,
+        _command_of(update),
+        chat_id,
+        exc_info=context.error,
+    )
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(texts.APOLOGY, show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(texts.APOLOGY)
+    except TelegramError:
+        logger.warning("could not tell chat %s about the failure", chat_id)
+
+
+def register_last(app: HearingWatchApp) -> None:
+    """Handlers that must come after every module's: they catch what nothing else claimed."""
+    app.add_handler(
+        MessageHandler(
+            filters.COMMAND & filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, cmd_unknown
+        )
+    )
+    app.add_error_handler(on_error)

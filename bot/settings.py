@@ -1,0 +1,160 @@
+"""Configuration: a TOML file, every key overridable from HEARINGWATCH_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+CONFIG_ENV_VAR = "HEARINGWATCH_CONFIG"
+DEFAULT_CONFIG_PATH = Path("config.toml")
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ConfigError(Exception):
+    """A configuration mistake, described in one line an operator can act on."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramSettings(_Section):
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///hearing-watch.db"
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError("is not a database URL") from None
+        if driver not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"must start with sqlite+aiosqlite:/// or postgresql+asyncpg:// (got {driver}://)"
+            )
+        return value
+
+
+class AccessSettings(_Section):
+    admins: frozenset[int] = frozenset()
+
+
+class ScheduleSettings(_Section):
+    timezone: str = "Asia/Almaty"
+    # The cases loaded into an empty database; None means the bundled seed.
+    seed_file: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Almaty"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The default zone of new hearings."""
+        return ZoneInfo(self.timezone)
+
+
+class Settings(BaseSettings):
+    """Everything an operator configures."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEARINGWATCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    telegram: TelegramSettings = TelegramSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    access: AccessSettings = AccessSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings passes the TOML file's contents as init values: the environment wins.
+        return env_settings, init_settings
+
+    def require_token(self) -> SecretStr:
+        """The bot token, or a ConfigError naming both places it can be set."""
+        if self.telegram.token is None or not self.telegram.token.get_secret_value().strip():
+            raise ConfigError(
+                "missing setting telegram.token: set it in the config file's [telegram] section"
+                " or in the HEARINGWATCH_TELEGRAM__TOKEN environment variable"
+            )
+        return self.telegram.token
+
+
+def config_path(explicit: str | None) -> tuple[Path, bool]:
+    """Where the config file is, and whether the operator named it (so it must exist)."""
+    if explicit:
+        return Path(explicit), True
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env), True
+    return DEFAULT_CONFIG_PATH, False
+
+
+def load_settings(explicit_path: str | None = None) -> Settings:
+    """Read the config file and the environment; raise ConfigError with one line on any mistake."""
+    path, required = config_path(explicit_path)
+    values: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    elif required:
+        raise ConfigError(f"{path}: config file not found (copy config.example.toml to start)")
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Pydantic's errors as 'section.key: problem' pairs on one line."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problem = "unknown key"
+        else:
+            problem = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {problem}")
+    return "; ".join(parts)

@@ -1,0 +1,1 @@
+"""Storage: the schedule, chats and subscriptions. Plain values in and out; no Telegram here."""

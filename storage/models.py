@@ -1,0 +1,97 @@
+"""Tables. Nothing about people is stored beyond a chat's numeric id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, String
+from sqlmodel import Field, SQLModel
+
+CASE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+CASE_ID_MAX_LENGTH = 40  # keeps "unsub:<case-id>" inside Telegram's 64-byte callback data
+
+
+def utcnow() -> datetime:
+    """The current instant, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class CaseStatus(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class HearingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    POSTPONED = "postponed"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+class ChatType(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    SUPERGROUP = "supergroup"
+    CHANNEL = "channel"
+
+
+class Case(SQLModel, table=True):
+    """A trial that supporters follow, known by a short slug such as ``tabarak``."""
+
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True, max_length=CASE_ID_MAX_LENGTH)
+    title: str = Field(max_length=200)
+    description: str = ""
+    status: CaseStatus = Field(default=CaseStatus.ACTIVE, sa_type=String(16))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Hearing(SQLModel, table=True):
+    """One sitting of a court in a case.
+
+    ``starts_at`` is the aware UTC instant; ``timezone`` is the court's IANA zone, kept so the
+    local date and hour survive any later change of the zone's offset. When ``time_tba`` is set
+    only the date is known and ``starts_at`` is local midnight of that date.
+    """
+
+    __tablename__ = "hearings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="cases.id", index=True, max_length=CASE_ID_MAX_LENGTH)
+    court: str = Field(max_length=200)
+    city: str = Field(max_length=100)
+    address: str | None = Field(default=None, max_length=300)
+    starts_at: datetime = Field(index=True)
+    timezone: str = Field(max_length=64)
+    time_tba: bool = False
+    status: HearingStatus = Field(default=HearingStatus.SCHEDULED, sa_type=String(16))
+    postponed_to_id: int | None = Field(default=None, foreign_key="hearings.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Chat(SQLModel, table=True):
+    """A private chat, group or channel that subscribed. Its id is all we keep of it."""
+
+    __tablename__ = "chats"
+
+    # Telegram chat ids need up to 52 bits.
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    type: ChatType = Field(sa_type=String(16))
+    reachable: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Subscription(SQLModel, table=True):
+    """A chat follows a case."""
+
+    __tablename__ = "subscriptions"
+
+    chat_id: int = Field(
+        sa_type=BigInteger, foreign_key="chats.id", primary_key=True, ondelete="CASCADE"
+    )
+    case_id: str = Field(
+        foreign_key="cases.id", primary_key=True, index=True, max_length=CASE_ID_MAX_LENGTH
+    )
+    created_at: datetime = Field(default_factory=utcnow)

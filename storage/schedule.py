@@ -1,0 +1,108 @@
+"""The schedule: time rules of hearings and the queries supporters' commands need."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import Case, CaseStatus, Hearing, HearingStatus, Subscription
+
+
+def hearing_instant(day: date, at: time | None, zone: str) -> datetime:
+    """The UTC instant of a hearing held on ``day`` at local ``at`` (None: hour not announced).
+
+    A hearing whose hour is not announced is stored at local midnight, so its local date is
+    exact whatever the zone's offset is.
+    """
+    local = datetime.combine(day, at or time(0), tzinfo=ZoneInfo(zone))
+    return local.astimezone(UTC)
+
+
+def local_start(hearing: Hearing) -> datetime:
+    """The hearing's start in its court's zone."""
+    return hearing.starts_at.astimezone(ZoneInfo(hearing.timezone))
+
+
+def is_upcoming(hearing: Hearing, now: datetime) -> bool:
+    """Whether a scheduled hearing is still ahead (a date-only hearing stays so all its day)."""
+    if hearing.status != HearingStatus.SCHEDULED:
+        return False
+    if hearing.time_tba:
+        return local_start(hearing).date() >= now.astimezone(ZoneInfo(hearing.timezone)).date()
+    return hearing.starts_at >= now
+
+
+def normalise_case_id(text: str) -> str:
+    """What a supporter typed, as a case id: case and surrounding space do not matter."""
+    return text.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    """An active case with the hearing to show beside it: the next one, else the last."""
+
+    case: Case
+    hearing: Hearing | None
+    upcoming: bool
+
+
+def pick_hearing(hearings: list[Hearing], now: datetime) -> tuple[Hearing | None, bool]:
+    """The next upcoming hearing, else the latest one; and whether it is upcoming."""
+    ahead = [h for h in hearings if is_upcoming(h, now)]
+    if ahead:
+        return min(ahead, key=lambda h: h.starts_at), True
+    if hearings:
+        return max(hearings, key=lambda h: (h.starts_at, h.id or 0)), False
+    return None, False
+
+
+async def get_case(session: AsyncSession, case_id: str) -> Case | None:
+    """The case with this id, active or closed."""
+    return await session.get(Case, case_id)
+
+
+async def hearings_of(session: AsyncSession, case_id: str) -> list[Hearing]:
+    """Every hearing of a case, earliest first, postponed ones included."""
+    result = await session.execute(
+        select(Hearing)
+        .where(Hearing.case_id == case_id)
+        .order_by(col(Hearing.starts_at), col(Hearing.id))
+    )
+    return list(result.scalars())
+
+
+async def case_summaries(
+    session: AsyncSession, now: datetime, *, followed_by: int | None = None
+) -> list[CaseSummary]:
+    """Cases with their next (else last) hearing, in id order.
+
+    By default the active cases; with ``followed_by``, the cases that chat follows, closed or not.
+    """
+    query = select(Case).order_by(col(Case.id))
+    if followed_by is None:
+        query = query.where(Case.status == CaseStatus.ACTIVE)
+    else:
+        query = query.join(Subscription).where(Subscription.chat_id == followed_by)
+    cases = list((await session.execute(query)).scalars())
+    by_case: dict[str, list[Hearing]] = {case.id: [] for case in cases}
+    hearings = await session.execute(
+        select(Hearing).where(col(Hearing.case_id).in_(by_case.keys()))
+    )
+    for row in hearings.scalars():
+        by_case[row.case_id].append(row)
+    summaries = []
+    for case in cases:
+        hearing, upcoming = pick_hearing(by_case[case.id], now)
+        summaries.append(CaseSummary(case=case, hearing=hearing, upcoming=upcoming))
+    return summaries
+
+
+async def closest_case_ids(session: AsyncSession, wanted: str, limit: int = 3) -> list[str]:
+    """Active case ids that look like ``wanted``, best first, for 'did you mean'."""
+    ids = (await session.execute(select(Case.id).where(Case.status == CaseStatus.ACTIVE))).scalars()
+    return difflib.get_close_matches(normalise_case_id(wanted), list(ids), n=limit, cutoff=0.4)

@@ -1,0 +1,85 @@
+"""Which chats follow which cases. A chat is kept as its numeric id and type only."""
+
+from __future__ import annotations
+
+from enum import Enum, auto
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col, select
+
+from storage.models import Case, CaseStatus, Chat, ChatType, Subscription
+
+
+class SubscribeResult(Enum):
+    SUBSCRIBED = auto()
+    ALREADY_SUBSCRIBED = auto()
+    NO_SUCH_CASE = auto()
+    CASE_CLOSED = auto()
+
+
+async def _insert_or_ignore(
+    session: AsyncSession, table: type[SQLModel], values: dict[str, Any]
+) -> bool:
+    """Insert a row unless its primary key exists; True when a row was inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def remember_chat(session: AsyncSession, *, chat_id: int, chat_type: ChatType) -> None:
+    """Record a chat that wrote to the bot, and count it as reachable again."""
+    inserted = await _insert_or_ignore(
+        session, Chat, {"id": chat_id, "type": chat_type, "reachable": True}
+    )
+    if not inserted:
+        await session.execute(
+            update(Chat)
+            .where(col(Chat.id) == chat_id, col(Chat.reachable).is_(False))
+            .values(reachable=True)
+        )
+
+
+async def subscribe(
+    session: AsyncSession, *, chat_id: int, chat_type: ChatType, case_id: str
+) -> SubscribeResult:
+    """Subscribe a chat to an active case."""
+    case = await session.get(Case, case_id)
+    if case is None:
+        return SubscribeResult.NO_SUCH_CASE
+    if case.status != CaseStatus.ACTIVE:
+        return SubscribeResult.CASE_CLOSED
+    await remember_chat(session, chat_id=chat_id, chat_type=chat_type)
+    inserted = await _insert_or_ignore(
+        session, Subscription, {"chat_id": chat_id, "case_id": case_id}
+    )
+    return SubscribeResult.SUBSCRIBED if inserted else SubscribeResult.ALREADY_SUBSCRIBED
+
+
+async def unsubscribe(session: AsyncSession, *, chat_id: int, case_id: str) -> bool:
+    """Stop a chat following a case; False when it was not following it."""
+    result = await session.execute(
+        delete(Subscription).where(
+            col(Subscription.chat_id) == chat_id, col(Subscription.case_id) == case_id
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def unsubscribe_all(session: AsyncSession, *, chat_id: int) -> list[str]:
+    """Stop a chat following anything; the case ids it followed, sorted."""
+    case_ids = await subscribed_case_ids(session, chat_id=chat_id)
+    await session.execute(delete(Subscription).where(col(Subscription.chat_id) == chat_id))
+    return sorted(case_ids)
+
+
+async def subscribed_case_ids(session: AsyncSession, *, chat_id: int) -> set[str]:
+    """The ids of the cases a chat follows."""
+    result = await session.execute(
+        select(Subscription.case_id).where(Subscription.chat_id == chat_id)
+    )
+    return set(result.scalars())

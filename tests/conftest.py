@@ -1,0 +1,119 @@
+"""Fixtures: a migrated database (SQLite, or PostgreSQL from TEST_DATABASE_URL), the fake Bot API
+and the real Application polling it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.app import build_application, prepare_database
+from bot.context import HearingWatchApp
+from bot.settings import Settings
+from storage.database import Database
+from storage.migrate import upgrade
+from tests.fakebot import FakeBotApi
+
+# The PostgreSQL pass of CI sets this, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test
+DATABASE_URL_VAR = "TEST_DATABASE_URL"
+ADMIN_ID = 900_001
+
+
+@dataclass
+class Clock:
+    """The bot's idea of now, set by the test."""
+
+    now: datetime = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests see no operator's config file or HEARINGWATCH_* variables."""
+    for name in list(os.environ):
+        if name.startswith("HEARINGWATCH_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    """The URL of an empty database: a fresh SQLite file, or a wiped PostgreSQL schema."""
+    url = os.environ.get(DATABASE_URL_VAR)
+    if url:
+        await _reset_postgres(url)
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'hearing-watch.db'}"
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database."""
+    db = Database(database_url)
+    await upgrade(db.engine)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as api:
+        yield api
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(fake: FakeBotApi, database_url: str) -> Settings:
+    return Settings(
+        telegram={"token": fake.token, "base_url": fake.base_url},
+        database={"url": database_url},
+        access={"admins": [ADMIN_ID]},
+    )
+
+
+async def start_bot(settings: Settings, clock: Clock) -> HearingWatchApp:
+    """Migrate, seed and start polling, as `hearing-watch run` does."""
+    await prepare_database(settings)
+    app = build_application(settings, clock=clock)
+    await app.initialize()
+    await app.post_init(app)  # type: ignore[misc]  # run_polling calls it; we poll by hand
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=1)
+    await app.start()
+    return app
+
+
+async def stop_bot(app: HearingWatchApp) -> None:
+    assert app.updater is not None
+    await app.updater.stop()
+    await app.stop()
+    await app.post_shutdown(app)  # type: ignore[misc]
+    await app.shutdown()
+
+
+@pytest.fixture
+async def bot(settings: Settings, clock: Clock) -> AsyncIterator[HearingWatchApp]:
+    """The real Application, polling the fake Bot API, on a seeded database."""
+    app = await start_bot(settings, clock)
+    yield app
+    await stop_bot(app)
