@@ -362,13 +362,20 @@ class FakeBotApi:
                     await self._changed.wait()
 
     async def say(
-        self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool = False
+        self,
+        chat: ChatRef,
+        user: UserRef | None,
+        text: str,
+        *,
+        as_chat: bool = False,
+        seconds: float = 5.0,
     ) -> Json:
         """Send ``text`` and return the bot's first message in the chat that follows it."""
         before = len(self.sent_to(chat.id))
         self.send_text(chat, user, text, as_chat=as_chat)
         return await self.wait_for(
-            lambda: self.sent_to(chat.id)[before] if len(self.sent_to(chat.id)) > before else None
+            lambda: self.sent_to(chat.id)[before] if len(self.sent_to(chat.id)) > before else None,
+            seconds,
         )
 
     async def click(self, chat: ChatRef, user: UserRef, message: Json, data: str) -> Json:
