@@ -78,6 +78,13 @@ def _run(settings: Settings) -> int:
         return _fail("Telegram refused the token: check telegram.token")
     except TelegramError as exc:
         return _fail(f"cannot use the Bot API at {settings.telegram.base_url}: {exc}", (token,))
+    except Exception:
+        # Not a mistake of the operator's (say, a Bot API server answering in the wrong shape):
+        # the traceback goes to the log, which redacts the token.
+        logger.exception("could not start")
+        return _fail(
+            f"could not start; the log above says why (Bot API at {settings.telegram.base_url})"
+        )
     return 0
 
 

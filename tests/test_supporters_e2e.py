@@ -238,3 +238,20 @@ async def test_a_failing_handler_apologises_and_logs_once(
     assert (
         "now follows" in (await fake.say(group, None, "/subscribe tabarak", as_chat=True))["text"]
     )
+
+
+async def test_an_apology_that_fails_too_is_only_a_warning(
+    bot: HearingWatchApp, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When Telegram refuses the apology as well, the error handler logs and lives on."""
+    chat = fake.private_chat(ALICE)
+    fake.faults.append(Fault(method="sendMessage", error=ApiError(500, "Internal"), times=2))
+    with caplog.at_level(logging.WARNING):
+        fake.send_text(chat, ALICE, "/help")
+        await fake.wait_for(lambda: len(fake.calls_to("sendMessage")) >= 2)
+        assert "/help" in (await fake.say(chat, ALICE, "/start"))["text"]
+    assert [r.levelname for r in caplog.records if r.name == "bot.handlers.common"] == [
+        "ERROR",
+        "WARNING",
+    ]
+    assert not [r for r in caplog.records if r.name == "telegram.ext.Application"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import MessageHandler, filters
 
 from bot import texts
@@ -49,7 +48,8 @@ async def on_error(update: object, context: Context) -> None:
             await update.callback_query.answer(texts.APOLOGY, show_alert=True)
         elif update.effective_message is not None:
             await update.effective_message.reply_text(texts.APOLOGY)
-    except TelegramError:
+    except Exception:  # the error handler itself must never raise
+        # Logged without the traceback: the failure itself was logged just above.
         logger.warning("could not tell chat %s about the failure", chat_id)
 
 
