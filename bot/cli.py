@@ -19,6 +19,7 @@ from storage.migrate import upgrade
 from storage.schedule_file import ScheduleFileError
 
 logger = logging.getLogger("hearing_watch")
+BOOTSTRAP_RETRIES = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,7 +74,11 @@ def _run(settings: Settings) -> int:
         _database_name(settings),
     )
     try:
-        app.run_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
+        app.run_polling(
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+            # A server that boots before its network comes up should not give up at once.
+            bootstrap_retries=BOOTSTRAP_RETRIES,
+        )
     except InvalidToken:
         return _fail("Telegram refused the token: check telegram.token")
     except TelegramError as exc:
