@@ -7,19 +7,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
-from telegram import BotCommand, LinkPreviewOptions
+from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, Defaults
 
-from bot import texts
 from bot.context import CONTEXT_TYPES, HearingWatchApp
-from bot.handlers import common, supporters
+from bot.handlers import common, staff, supporters
+from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
 from storage.schedule_file import SEED_FILE, seed_if_empty
+from storage.staff import staff_members
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,12 @@ async def prepare_database(settings: Settings) -> None:
 
 async def _post_init(app: HearingWatchApp) -> None:
     app.bot_data.database = Database(app.bot_data.settings.database.url)
-    commands = [BotCommand(name, about) for name, about in texts.COMMANDS]
-    try:
-        await app.bot.set_my_commands(commands)
-    except TelegramError as exc:
-        # The menu is a convenience; a Bot API server without it must not stop the bot.
-        logger.warning("could not register the command menu: %s", exc)
+    # Menus are a convenience: a Bot API server that refuses them costs a warning, not the start.
+    await set_default_menu(app.bot)
+    async with app.bot_data.database.reading() as session:
+        members = await staff_members(session, app.bot_data.settings.access.admins)
+    for user_id, role in members:
+        await set_staff_menu(app.bot, user_id, role)
 
 
 async def _post_shutdown(app: HearingWatchApp) -> None:
@@ -84,5 +84,6 @@ def build_application(
     # Order matters within a group: the first handler that matches an update handles it,
     # so the catch-alls of common come after every module's own commands.
     supporters.register(app)
+    staff.register(app)
     common.register_last(app)
     return app

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlmodel import Field, SQLModel
 
 CASE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
@@ -68,6 +69,8 @@ class Hearing(SQLModel, table=True):
     time_tba: bool = False
     status: HearingStatus = Field(default=HearingStatus.SCHEDULED, sa_type=String(16))
     postponed_to_id: int | None = Field(default=None, foreign_key="hearings.id")
+    # Why it was postponed or cancelled, as staff gave it.
+    reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -95,3 +98,51 @@ class Subscription(SQLModel, table=True):
         foreign_key="cases.id", primary_key=True, index=True, max_length=CASE_ID_MAX_LENGTH
     )
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Role(StrEnum):
+    """Staff roles. Admins come from the config; moderators are granted by command."""
+
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class StaffMember(SQLModel, table=True):
+    """A moderator, known by numeric Telegram user id only."""
+
+    __tablename__ = "staff"
+
+    user_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    role: Role = Field(default=Role.MODERATOR, sa_type=String(16))
+    granted_by: int = Field(sa_type=BigInteger)
+    granted_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One staff action: who did what to which thing, with the values before and after."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    # None when the operator acted from the command line.
+    actor_id: int | None = Field(default=None, sa_type=BigInteger)
+    action: str = Field(max_length=40)
+    subject: str = Field(max_length=80)
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class PendingAction(SQLModel, table=True):
+    """A destructive command waiting for its Confirm button; done_at makes it act once."""
+
+    __tablename__ = "pending_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int = Field(sa_type=BigInteger)
+    kind: str = Field(max_length=40)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+    done_at: datetime | None = None

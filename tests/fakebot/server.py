@@ -163,7 +163,7 @@ class FakeBotApi:
     bot_id: int = 123456
     bot_username: str = "hearing_watch_test_bot"
     # Longest a getUpdates call waits; short, so that a bot under test stops quickly.
-    max_long_poll: float = 0.5
+    max_long_poll: float = 0.25
 
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)

@@ -1,0 +1,434 @@
+"""Staff commands: admins keep the schedule, moderators postpone hearings.
+
+Authorisation always goes by the sender's numeric user id, in a private chat; one wrapper,
+``staff_command``, does it for every command here.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot import staff_texts as say
+from bot.context import Context, HearingWatchApp
+from bot.menus import set_staff_menu
+from bot.parsing import (
+    UsageError,
+    arguments,
+    parse_addcase,
+    parse_addhearing,
+    parse_audit,
+    parse_cancelhearing,
+    parse_case_id,
+    parse_editcase,
+    parse_edithearing,
+    parse_optional_case_id,
+    parse_postpone,
+    parse_user_id,
+)
+from jobs.sender import notify_subscribers
+from storage import editing, schedule, staff, subscriptions
+from storage.editing import ScheduleError
+from storage.models import Case, CaseStatus, HearingStatus, PendingAction, Role
+from storage.staff import StaffError
+
+logger = logging.getLogger(__name__)
+
+CONFIRM = "confirm"
+KEEP = "keep"
+CONFIRMATION_PATTERN = rf"^({CONFIRM}|{KEEP}):\d+$"
+# Keeps a reply under Telegram's 4,096 characters.
+MESSAGE_BUDGET = 3800
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The staff member behind a command."""
+
+    user_id: int
+    role: Role
+
+
+StaffCallback = Callable[[Message, Context, Actor, str], Awaitable[None]]
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
+    """Let the callback run only for staff of at least ``minimum``, in a private chat.
+
+    The callback gets the message, the context, the actor and the text after the command; a
+    UsageError, ScheduleError or StaffError it raises becomes a reply that says what to fix.
+    """
+
+    def decorate(callback: StaffCallback) -> Handler:
+        @functools.wraps(callback)
+        async def handler(update: Update, context: Context) -> None:
+            message, chat, user = (
+                update.effective_message,
+                update.effective_chat,
+                update.effective_user,
+            )
+            if message is None or chat is None:
+                return
+            command = callback.__name__.removeprefix("cmd_")
+            if message.sender_chat is not None or user is None:
+                logger.warning("staff command /%s refused: sent on behalf of a chat", command)
+                await message.reply_text(say.ANONYMOUS)
+                return
+            async with context.bot_data.database.reading() as session:
+                role = await staff.role_of(
+                    session, user.id, context.bot_data.settings.access.admins
+                )
+            if role is None:
+                logger.warning("staff command /%s refused: user %s is not staff", command, user.id)
+                await message.reply_text(say.NOT_STAFF)
+                return
+            if chat.type != ChatType.PRIVATE:
+                await message.reply_text(say.PRIVATE_ONLY)
+                return
+            if minimum == Role.ADMIN and role != Role.ADMIN:
+                logger.warning(
+                    "staff command /%s refused: user %s is a moderator", command, user.id
+                )
+                await message.reply_text(say.ADMINS_ONLY)
+                return
+            try:
+                await callback(
+                    message, context, Actor(user.id, role), arguments(message.text or "")
+                )
+            except (UsageError, ScheduleError, StaffError) as exc:
+                await message.reply_text(say.problem(str(exc)))
+
+        return handler
+
+    return decorate
+
+
+async def _reply_long(message: Message, text: str) -> None:
+    """Send a long text as several messages, split between paragraphs."""
+    chunk = ""
+    for paragraph in text.split("\n\n"):
+        if chunk and len(chunk) + len(paragraph) + 2 > MESSAGE_BUDGET:
+            await message.reply_text(chunk)
+            chunk = ""
+        chunk = f"{chunk}\n\n{paragraph}" if chunk else paragraph[:MESSAGE_BUDGET]
+    if chunk:
+        await message.reply_text(chunk)
+
+
+def _confirmation_keyboard(pending_id: int, confirm_label: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(confirm_label, callback_data=f"{CONFIRM}:{pending_id}"),
+                InlineKeyboardButton("Keep it", callback_data=f"{KEEP}:{pending_id}"),
+            ]
+        ]
+    )
+
+
+def _notify(context: Context, case_id: str, text: str) -> None:
+    """Send a notice to the case's subscribers in the background (the one sending path)."""
+    context.application.create_task(
+        notify_subscribers(context.bot, context.bot_data.database, case_id=case_id, text=text),
+        name=f"notice:{case_id}",
+    )
+
+
+async def _count(context: Context, case_id: str) -> int:
+    async with context.bot_data.database.reading() as session:
+        return await subscriptions.count_subscribers(session, case_id=case_id)
+
+
+async def _case(context: Context, case_id: str) -> Case:
+    async with context.bot_data.database.reading() as session:
+        case = await schedule.get_case(session, case_id)
+    if case is None:
+        raise ScheduleError(f"There is no case “{case_id}”. /cases lists them.")
+    return case
+
+
+@staff_command(Role.ADMIN)
+async def cmd_addcase(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Add a case: /addcase <id> <title>, further lines the description."""
+    request = parse_addcase(args)
+    async with context.bot_data.database.writing() as session:
+        case = await editing.add_case(
+            session,
+            actor=actor.user_id,
+            case_id=request.case_id,
+            title=request.title,
+            description=request.description,
+        )
+    await message.reply_text(say.case_added(case))
+
+
+@staff_command(Role.ADMIN)
+async def cmd_editcase(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Change a case's title or description."""
+    request = parse_editcase(args)
+    async with context.bot_data.database.writing() as session:
+        case = await editing.edit_case(
+            session,
+            actor=actor.user_id,
+            case_id=request.case_id,
+            field=request.field,
+            value=request.value,
+        )
+    await message.reply_text(say.case_edited(case, request.field))
+
+
+@staff_command(Role.ADMIN)
+async def cmd_closecase(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Ask to confirm closing a case."""
+    case = await _case(context, parse_case_id("closecase", args))
+    if case.status == CaseStatus.CLOSED:
+        raise ScheduleError(f"The case {case.id} is closed already.")
+    subscribers = await _count(context, case.id)
+    async with context.bot_data.database.writing() as session:
+        pending_id = await staff.create_pending(
+            session, actor=actor.user_id, kind="closecase", payload={"case_id": case.id}
+        )
+    await message.reply_text(
+        say.confirm_close(case, subscribers),
+        reply_markup=_confirmation_keyboard(pending_id, "Close the case"),
+    )
+
+
+@staff_command(Role.ADMIN)
+async def cmd_addhearing(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Add a hearing to a case."""
+    request = parse_addhearing(args)
+    async with context.bot_data.database.writing() as session:
+        hearing = await editing.add_hearing(
+            session,
+            actor=actor.user_id,
+            case_id=request.case_id,
+            day=request.day,
+            at=request.at,
+            court=request.court,
+            city=request.city,
+            address=request.address,
+            zone=request.zone or context.bot_data.settings.schedule.timezone,
+            now=context.bot_data.clock(),
+        )
+        case = await schedule.get_case(session, request.case_id)
+    assert case is not None  # add_hearing checked it
+    await message.reply_text(say.hearing_added(case, hearing))
+
+
+@staff_command(Role.ADMIN)
+async def cmd_edithearing(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Change a hearing's court, city, address or zone."""
+    request = parse_edithearing(args)
+    async with context.bot_data.database.writing() as session:
+        hearing = await editing.edit_hearing(
+            session,
+            actor=actor.user_id,
+            hearing_id=request.hearing_id,
+            field=request.field,
+            value=request.value,
+        )
+    await message.reply_text(say.hearing_edited(hearing, request.field))
+
+
+@staff_command(Role.MODERATOR)
+async def cmd_postpone(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Postpone a hearing to a new date and tell the case's subscribers."""
+    request = parse_postpone(args)
+    async with context.bot_data.database.writing() as session:
+        old, new = await editing.postpone(
+            session,
+            actor=actor.user_id,
+            hearing_id=request.hearing_id,
+            day=request.day,
+            at=request.at,
+            reason=request.reason,
+            now=context.bot_data.clock(),
+        )
+    case = await _case(context, old.case_id)
+    notice = say.postponed_notice(case, old, new)
+    await message.reply_text(say.notice_sent(notice, await _count(context, case.id)))
+    _notify(context, case.id, notice)
+
+
+@staff_command(Role.ADMIN)
+async def cmd_cancelhearing(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Ask to confirm cancelling a hearing."""
+    request = parse_cancelhearing(args)
+    async with context.bot_data.database.reading() as session:
+        hearing = await editing.get_hearing(session, request.hearing_id)
+    if hearing.status != HearingStatus.SCHEDULED:
+        raise ScheduleError(f"Hearing #{hearing.id} is {hearing.status}; it cannot be cancelled.")
+    subscribers = await _count(context, hearing.case_id)
+    async with context.bot_data.database.writing() as session:
+        pending_id = await staff.create_pending(
+            session,
+            actor=actor.user_id,
+            kind="cancelhearing",
+            payload={"hearing_id": hearing.id, "reason": request.reason},
+        )
+    await message.reply_text(
+        say.confirm_cancel(hearing, request.reason, subscribers),
+        reply_markup=_confirmation_keyboard(pending_id, "Cancel the hearing"),
+    )
+
+
+@staff_command(Role.MODERATOR)
+async def cmd_hearings(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Upcoming hearings with their ids, of all active cases or of one."""
+    case_id = parse_optional_case_id("hearings", args)
+    if case_id is not None:
+        await _case(context, case_id)
+    async with context.bot_data.database.reading() as session:
+        hearings = await editing.upcoming_hearings(session, context.bot_data.clock(), case_id)
+        titles = {
+            s.case.id: s.case.title
+            for s in await schedule.case_summaries(session, context.bot_data.clock())
+        }
+    await _reply_long(message, say.hearings_list(hearings, titles))
+
+
+@staff_command(Role.MODERATOR)
+async def cmd_staff(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Admins and moderators."""
+    async with context.bot_data.database.reading() as session:
+        members = await staff.staff_members(session, context.bot_data.settings.access.admins)
+    await message.reply_text(say.staff_list(members))
+
+
+@staff_command(Role.ADMIN)
+async def cmd_grant(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Make someone a moderator."""
+    user_id = parse_user_id("grant", args)
+    async with context.bot_data.database.writing() as session:
+        new = await staff.grant(
+            session,
+            actor=actor.user_id,
+            user_id=user_id,
+            admins=context.bot_data.settings.access.admins,
+        )
+    if new:
+        await set_staff_menu(context.bot, user_id, Role.MODERATOR)
+    await message.reply_text(say.granted(user_id, new=new))
+
+
+@staff_command(Role.ADMIN)
+async def cmd_revoke(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Take the moderator role away."""
+    user_id = parse_user_id("revoke", args)
+    async with context.bot_data.database.writing() as session:
+        was = await staff.revoke(
+            session,
+            actor=actor.user_id,
+            user_id=user_id,
+            admins=context.bot_data.settings.access.admins,
+        )
+    if was:
+        await set_staff_menu(context.bot, user_id, None)
+    await message.reply_text(say.revoked(user_id, was=was))
+
+
+@staff_command(Role.ADMIN)
+async def cmd_audit(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """The latest staff actions."""
+    limit = parse_audit(args)
+    async with context.bot_data.database.reading() as session:
+        entries = await staff.latest_audit(session, limit)
+    await _reply_long(message, say.audit_list(entries))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a confirmed action did: the text for the staff member, and a notice to send."""
+
+    text: str
+    case_id: str | None = None
+    notice: str | None = None
+
+
+async def _carry_out(session: AsyncSession, pending: PendingAction, actor: int) -> Outcome:
+    """Do a confirmed destructive action, in the transaction that claimed it."""
+    if pending.kind == "closecase":
+        case = await editing.close_case(session, actor=actor, case_id=pending.payload["case_id"])
+        if case is None:
+            return Outcome(say.ALREADY_DONE)
+        notice = say.case_closed_notice(case)
+    else:
+        hearing = await editing.cancel_hearing(
+            session,
+            actor=actor,
+            hearing_id=pending.payload["hearing_id"],
+            reason=pending.payload.get("reason"),
+        )
+        if hearing is None:
+            return Outcome(say.ALREADY_DONE)
+        case = await schedule.get_case(session, hearing.case_id)
+        assert case is not None  # a hearing's case is never deleted
+        notice = say.cancelled_notice(case, hearing)
+    count = await subscriptions.count_subscribers(session, case_id=case.id)
+    return Outcome(say.notice_sent(notice, count), case.id, notice)
+
+
+async def on_confirmation(update: Update, context: Context) -> None:
+    """Confirm or Keep pressed under a destructive command: act once, whoever presses again."""
+    query, user = update.callback_query, update.effective_user
+    assert query is not None
+    action, _, raw_id = (query.data or "").partition(":")
+    if user is None:
+        await query.answer()
+        return
+    async with context.bot_data.database.reading() as session:
+        role = await staff.role_of(session, user.id, context.bot_data.settings.access.admins)
+    if role != Role.ADMIN:
+        logger.warning("confirmation refused: user %s is not an admin", user.id)
+        await query.answer(say.NOT_STAFF, show_alert=True)
+        return
+    try:
+        async with context.bot_data.database.writing() as session:
+            pending = await staff.claim_pending(session, pending_id=int(raw_id), actor=user.id)
+            if pending is None:
+                outcome = None
+            elif action == KEEP:
+                outcome = Outcome(say.KEPT)
+            else:
+                outcome = await _carry_out(session, pending, user.id)
+    except ScheduleError as exc:
+        await query.answer(str(exc), show_alert=True)
+        return
+    if outcome is None:
+        await query.answer(say.ALREADY_DONE)
+        return
+    await query.answer()
+    await query.edit_message_text(outcome.text)
+    if outcome.case_id is not None and outcome.notice is not None:
+        _notify(context, outcome.case_id, outcome.notice)
+
+
+def register(app: HearingWatchApp) -> None:
+    """Add the staff handlers."""
+    commands: dict[str, Handler] = {
+        "addcase": cmd_addcase,
+        "editcase": cmd_editcase,
+        "closecase": cmd_closecase,
+        "addhearing": cmd_addhearing,
+        "edithearing": cmd_edithearing,
+        "postpone": cmd_postpone,
+        "cancelhearing": cmd_cancelhearing,
+        "hearings": cmd_hearings,
+        "staff": cmd_staff,
+        "grant": cmd_grant,
+        "revoke": cmd_revoke,
+        "audit": cmd_audit,
+    }
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE))
+    app.add_handler(CallbackQueryHandler(on_confirmation, pattern=CONFIRMATION_PATTERN))

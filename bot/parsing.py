@@ -1,0 +1,322 @@
+"""Parsers of the staff commands' arguments: text in, a typed request or a UsageError out.
+
+Pure functions with no Telegram in them; every error says what was expected, with an example.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.editing import CASE_FIELDS, HEARING_FIELDS, CaseField, HearingField
+from storage.models import CASE_ID_MAX_LENGTH, CASE_ID_PATTERN
+from storage.schedule import normalise_case_id
+from storage.schedule_file import parse_time
+
+MAX_TITLE: Final = 200
+MAX_DESCRIPTION: Final = 3000
+MAX_COURT: Final = 200
+MAX_CITY: Final = 100
+MAX_ADDRESS: Final = 300
+MAX_REASON: Final = 500
+MAX_AUDIT: Final = 100
+DEFAULT_AUDIT: Final = 20
+
+EXAMPLES: Final = {
+    "addcase": "/addcase tabarak Tilek Tabarak\n(further lines: the description)",
+    "editcase": "/editcase tabarak title Tilek Tabarak",
+    "closecase": "/closecase tabarak",
+    "addhearing": "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent; Pushkin St 1",
+    "edithearing": "/edithearing #3 court Panfilov district court",
+    "postpone": "/postpone #3 2026-12-21 tba the judge is ill",
+    "cancelhearing": "/cancelhearing #3 the charges were dropped",
+    "hearings": "/hearings or /hearings tabarak",
+    "grant": "/grant 123456789",
+    "revoke": "/revoke 123456789",
+    "audit": "/audit or /audit 50",
+}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_HEARING_ID = re.compile(r"^#?(\d{1,9})$")
+_USER_ID = re.compile(r"^\d{1,15}$")
+_CASE_ID = re.compile(CASE_ID_PATTERN)
+_CLEAR = ("-", "none")
+
+
+class UsageError(ValueError):
+    """Input a staff member can fix; the message says how, with an example."""
+
+    def __init__(self, command: str, problem: str) -> None:
+        super().__init__(f"{problem}\nFor example: {EXAMPLES[command]}")
+        self.command = command
+
+
+def arguments(text: str) -> str:
+    """A message's text without its leading /command (or /command@bot)."""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) == 2 and parts[0].startswith("/") else ""
+
+
+def _words(text: str, count: int) -> list[str]:
+    """The first ``count`` words and the rest (which keeps its line breaks)."""
+    return text.split(None, count)
+
+
+def _case_id(command: str, word: str) -> str:
+    case_id = normalise_case_id(word)
+    if len(case_id) > CASE_ID_MAX_LENGTH or not _CASE_ID.match(case_id):
+        raise UsageError(
+            command,
+            f"“{word[:50]}” is not a case id: use lowercase letters, digits and dashes,"
+            f" at most {CASE_ID_MAX_LENGTH}.",
+        )
+    return case_id
+
+
+def _hearing_id(command: str, word: str) -> int:
+    match = _HEARING_ID.match(word)
+    if not match:
+        raise UsageError(command, f"“{word[:50]}” is not a hearing id; write it as #N.")
+    return int(match.group(1))
+
+
+def _date(command: str, word: str) -> dt.date:
+    if _DATE.match(word):
+        try:
+            return dt.date.fromisoformat(word)
+        except ValueError:
+            pass
+    raise UsageError(command, f"“{word[:50]}” is not a date; write it as YYYY-MM-DD.")
+
+
+def _time(command: str, word: str) -> dt.time | None:
+    try:
+        return parse_time(word)
+    except ValueError:
+        raise UsageError(
+            command, f"“{word[:50]}” is not a time; write HH:MM, or tba if not announced."
+        ) from None
+
+
+def _zone(command: str, name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            command, f"“{name[:50]}” is not a time zone; use a name such as Asia/Almaty."
+        ) from None
+    return name
+
+
+def _bounded(command: str, what: str, value: str, limit: int, *, required: bool = True) -> str:
+    value = value.strip()
+    if required and not value:
+        raise UsageError(command, f"The {what} is missing.")
+    if len(value) > limit:
+        raise UsageError(
+            command, f"The {what} is too long: {len(value)} characters, at most {limit}."
+        )
+    return value
+
+
+def _reason(command: str, text: str) -> str | None:
+    return _bounded(command, "reason", text, MAX_REASON, required=False) or None
+
+
+@dataclass(frozen=True, slots=True)
+class AddCase:
+    case_id: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class EditCase:
+    case_id: str
+    field: CaseField
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddHearing:
+    case_id: str
+    day: dt.date
+    at: dt.time | None
+    court: str
+    city: str
+    address: str | None
+    zone: str | None  # None: the configured default
+
+
+@dataclass(frozen=True, slots=True)
+class EditHearing:
+    hearing_id: int
+    field: HearingField
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Postpone:
+    hearing_id: int
+    day: dt.date
+    at: dt.time | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelHearing:
+    hearing_id: int
+    reason: str | None
+
+
+def parse_addcase(text: str) -> AddCase:
+    """``<id> <title>``, further lines the description."""
+    first, _, description = text.partition("\n")
+    words = _words(first, 1)
+    if len(words) < 2:
+        raise UsageError("addcase", "Give the new case's id and its title.")
+    return AddCase(
+        case_id=_case_id("addcase", words[0]),
+        title=_bounded("addcase", "title", words[1], MAX_TITLE),
+        description=_bounded(
+            "addcase", "description", description, MAX_DESCRIPTION, required=False
+        ),
+    )
+
+
+def parse_editcase(text: str) -> EditCase:
+    """``<id> <title|description> <value>``."""
+    words = _words(text, 2)
+    if len(words) < 3:
+        raise UsageError(
+            "editcase", "Give the case id, the field (title or description) and the new value."
+        )
+    field = words[1].lower()
+    if field not in CASE_FIELDS:
+        raise UsageError(
+            "editcase", f"“{words[1][:50]}” is not a field of a case: use title or description."
+        )
+    limit = MAX_TITLE if field == "title" else MAX_DESCRIPTION
+    return EditCase(
+        case_id=_case_id("editcase", words[0]),
+        field=field,
+        value=_bounded("editcase", field, words[2], limit),
+    )
+
+
+def parse_case_id(command: str, text: str) -> str:
+    """A single case id, as /closecase takes."""
+    words = text.split()
+    if len(words) != 1:
+        raise UsageError(command, "Give exactly one case id.")
+    return _case_id(command, words[0])
+
+
+def parse_optional_case_id(command: str, text: str) -> str | None:
+    """Nothing, or one case id, as /hearings takes."""
+    return parse_case_id(command, text) if text.strip() else None
+
+
+def parse_addhearing(text: str) -> AddHearing:
+    """``<case-id> <YYYY-MM-DD> <HH:MM|tba> <court>; <city>[; <address>] [tz=Area/City]``."""
+    words = _words(text, 3)
+    if len(words) < 4:
+        raise UsageError("addhearing", "Give the case id, date, time (or tba), court and city.")
+    case_id = _case_id("addhearing", words[0])
+    day = _date("addhearing", words[1])
+    at = _time("addhearing", words[2])
+    rest = " ".join(words[3].split())  # one line: a place has no line breaks
+    zone = None
+    tail = rest.rsplit(None, 1)
+    if tail and tail[-1].lower().startswith("tz="):
+        zone = _zone("addhearing", tail[-1][3:])
+        rest = tail[0] if len(tail) == 2 else ""
+    parts = [part.strip() for part in rest.split(";")]
+    if len(parts) not in (2, 3) or not all(parts[:2]):
+        raise UsageError(
+            "addhearing",
+            "Give the court and the city separated by “;” (and an address after another “;”).",
+        )
+    address = parts[2] if len(parts) == 3 else ""
+    return AddHearing(
+        case_id=case_id,
+        day=day,
+        at=at,
+        court=_bounded("addhearing", "court", parts[0], MAX_COURT),
+        city=_bounded("addhearing", "city", parts[1], MAX_CITY),
+        address=_bounded("addhearing", "address", address, MAX_ADDRESS, required=False) or None,
+        zone=zone,
+    )
+
+
+def parse_edithearing(text: str) -> EditHearing:
+    """``#N <court|city|address|zone> <value>``; an address of - clears it."""
+    words = _words(text, 2)
+    if len(words) < 3:
+        raise UsageError(
+            "edithearing",
+            "Give the hearing id, the field (court, city, address or zone) and the new value.",
+        )
+    hearing_id = _hearing_id("edithearing", words[0])
+    field = words[1].lower()
+    if field not in HEARING_FIELDS:
+        raise UsageError(
+            "edithearing",
+            f"“{words[1][:50]}” is not a field of a hearing: use court, city, address or zone.",
+        )
+    value: str | None = " ".join(words[2].split())
+    limits = {"court": MAX_COURT, "city": MAX_CITY, "address": MAX_ADDRESS}
+    if field == "zone":
+        value = _zone("edithearing", value or "")
+    elif field == "address" and value in _CLEAR:
+        value = None
+    else:
+        value = _bounded("edithearing", field, value or "", limits[field])
+    return EditHearing(hearing_id=hearing_id, field=field, value=value)
+
+
+def parse_postpone(text: str) -> Postpone:
+    """``#N <YYYY-MM-DD> <HH:MM|tba> [reason]``."""
+    words = _words(text, 3)
+    if len(words) < 3:
+        raise UsageError("postpone", "Give the hearing id, the new date and the new time (or tba).")
+    return Postpone(
+        hearing_id=_hearing_id("postpone", words[0]),
+        day=_date("postpone", words[1]),
+        at=_time("postpone", words[2]),
+        reason=_reason("postpone", words[3]) if len(words) == 4 else None,
+    )
+
+
+def parse_cancelhearing(text: str) -> CancelHearing:
+    """``#N [reason]``."""
+    words = _words(text, 1)
+    if not words:
+        raise UsageError("cancelhearing", "Give the id of the hearing to cancel.")
+    return CancelHearing(
+        hearing_id=_hearing_id("cancelhearing", words[0]),
+        reason=_reason("cancelhearing", words[1]) if len(words) == 2 else None,
+    )
+
+
+def parse_user_id(command: str, text: str) -> int:
+    """A numeric Telegram user id, as /grant and /revoke take."""
+    words = text.split()
+    if len(words) != 1 or not _USER_ID.match(words[0]) or int(words[0]) == 0:
+        raise UsageError(
+            command,
+            "Give the person's numeric Telegram user id (they can get it from @userinfobot).",
+        )
+    return int(words[0])
+
+
+def parse_audit(text: str) -> int:
+    """How many audit entries to show: nothing for the default, else 1 to 100."""
+    words = text.split()
+    if not words:
+        return DEFAULT_AUDIT
+    if len(words) != 1 or not words[0].isdigit() or not 1 <= int(words[0]) <= MAX_AUDIT:
+        raise UsageError("audit", f"Give how many entries to show, from 1 to {MAX_AUDIT}.")
+    return int(words[0])

@@ -1,0 +1,288 @@
+"""Changes to the schedule by staff: each checks its input against the schedule, changes it,
+and records itself in the audit trail, all in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import Case, CaseStatus, Hearing, HearingStatus
+from storage.schedule import hearing_instant, is_upcoming, local_start
+from storage.staff import record
+
+CaseField = Literal["title", "description"]
+HearingField = Literal["court", "city", "address", "zone"]
+CASE_FIELDS: tuple[CaseField, ...] = ("title", "description")
+HEARING_FIELDS: tuple[HearingField, ...] = ("court", "city", "address", "zone")
+
+
+class ScheduleError(Exception):
+    """A change the schedule refuses; the message says why and what to do instead."""
+
+
+def case_snapshot(case: Case) -> dict[str, Any]:
+    return {"title": case.title, "description": case.description, "status": str(case.status)}
+
+
+def hearing_snapshot(hearing: Hearing) -> dict[str, Any]:
+    start = local_start(hearing)
+    return {
+        "case": hearing.case_id,
+        "date": start.date().isoformat(),
+        "time": "tba" if hearing.time_tba else start.strftime("%H:%M"),
+        "zone": hearing.timezone,
+        "court": hearing.court,
+        "city": hearing.city,
+        "address": hearing.address,
+        "status": str(hearing.status),
+        "reason": hearing.reason,
+    }
+
+
+def _changed(
+    before: dict[str, Any], after: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = [key for key in after if before.get(key) != after[key]]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+async def _active_case(session: AsyncSession, case_id: str) -> Case:
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise ScheduleError(f"There is no case “{case_id}”. /cases lists them.")
+    if case.status != CaseStatus.ACTIVE:
+        raise ScheduleError(f"The case {case_id} is closed.")
+    return case
+
+
+async def _hearing(session: AsyncSession, hearing_id: int) -> Hearing:
+    hearing = await session.get(Hearing, hearing_id)
+    if hearing is None:
+        raise ScheduleError(f"There is no hearing #{hearing_id}. /hearings lists them with ids.")
+    return hearing
+
+
+def _future_instant(day: dt.date, at: dt.time | None, zone: str, now: dt.datetime) -> dt.datetime:
+    """The hearing's instant, or ScheduleError when it is in the past."""
+    instant = hearing_instant(day, at, zone)
+    today = now.astimezone(ZoneInfo(zone)).date()
+    if day < today or (at is not None and instant <= now):
+        raise ScheduleError(
+            f"{day.isoformat()} {at.strftime('%H:%M') if at else ''} is in the past"
+            f" in {zone}; give a date from {today.isoformat()} on."
+        )
+    return instant
+
+
+async def add_case(
+    session: AsyncSession, *, actor: int, case_id: str, title: str, description: str
+) -> Case:
+    """A new active case."""
+    if await session.get(Case, case_id) is not None:
+        raise ScheduleError(f"A case with the id {case_id} exists already; /editcase changes it.")
+    case = Case(id=case_id, title=title, description=description)
+    session.add(case)
+    await record(
+        session, actor=actor, action="addcase", subject=f"case {case_id}", after=case_snapshot(case)
+    )
+    return case
+
+
+async def edit_case(
+    session: AsyncSession, *, actor: int, case_id: str, field: CaseField, value: str
+) -> Case:
+    """Change a case's title or description."""
+    case = await _active_case(session, case_id)
+    before = case_snapshot(case)
+    setattr(case, field, value)
+    changed_before, changed_after = _changed(before, case_snapshot(case))
+    await record(
+        session,
+        actor=actor,
+        action="editcase",
+        subject=f"case {case_id}",
+        before=changed_before,
+        after=changed_after,
+    )
+    return case
+
+
+async def close_case(session: AsyncSession, *, actor: int, case_id: str) -> Case | None:
+    """Close a case (it leaves /cases and keeps its history); None when it was closed already."""
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise ScheduleError(f"There is no case “{case_id}”. /cases lists them.")
+    if case.status == CaseStatus.CLOSED:
+        return None
+    case.status = CaseStatus.CLOSED
+    await record(
+        session,
+        actor=actor,
+        action="closecase",
+        subject=f"case {case_id}",
+        before={"status": "active"},
+        after={"status": "closed"},
+    )
+    return case
+
+
+async def add_hearing(
+    session: AsyncSession,
+    *,
+    actor: int,
+    case_id: str,
+    day: dt.date,
+    at: dt.time | None,
+    court: str,
+    city: str,
+    address: str | None,
+    zone: str,
+    now: dt.datetime,
+) -> Hearing:
+    """A new scheduled hearing; dates in the past are refused."""
+    await _active_case(session, case_id)
+    hearing = Hearing(
+        case_id=case_id,
+        court=court,
+        city=city,
+        address=address,
+        timezone=zone,
+        time_tba=at is None,
+        starts_at=_future_instant(day, at, zone, now),
+    )
+    session.add(hearing)
+    await session.flush()
+    await record(
+        session,
+        actor=actor,
+        action="addhearing",
+        subject=f"hearing #{hearing.id}",
+        after=hearing_snapshot(hearing),
+    )
+    return hearing
+
+
+async def edit_hearing(
+    session: AsyncSession, *, actor: int, hearing_id: int, field: HearingField, value: str | None
+) -> Hearing:
+    """Change a hearing's court, city, address (None clears it) or zone.
+
+    A new zone keeps the local date and hour, which is what the court announced.
+    """
+    hearing = await _hearing(session, hearing_id)
+    before = hearing_snapshot(hearing)
+    if field == "zone":
+        assert value is not None
+        start = local_start(hearing)
+        hearing.starts_at = hearing_instant(
+            start.date(), None if hearing.time_tba else start.time(), value
+        )
+        hearing.timezone = value
+    elif field == "address":
+        hearing.address = value
+    else:
+        if not value:
+            raise ScheduleError(f"The {field} cannot be empty.")
+        setattr(hearing, field, value)
+    changed_before, changed_after = _changed(before, hearing_snapshot(hearing))
+    await record(
+        session,
+        actor=actor,
+        action="edithearing",
+        subject=f"hearing #{hearing_id}",
+        before=changed_before,
+        after=changed_after,
+    )
+    return hearing
+
+
+async def postpone(
+    session: AsyncSession,
+    *,
+    actor: int,
+    hearing_id: int,
+    day: dt.date,
+    at: dt.time | None,
+    reason: str | None,
+    now: dt.datetime,
+) -> tuple[Hearing, Hearing]:
+    """The hearing becomes postponed and points at a new one on the new date: (old, new)."""
+    old = await _hearing(session, hearing_id)
+    if old.status != HearingStatus.SCHEDULED:
+        raise ScheduleError(f"Hearing #{hearing_id} is {old.status}; only a scheduled one moves.")
+    await _active_case(session, old.case_id)
+    new = Hearing(
+        case_id=old.case_id,
+        court=old.court,
+        city=old.city,
+        address=old.address,
+        timezone=old.timezone,
+        time_tba=at is None,
+        starts_at=_future_instant(day, at, old.timezone, now),
+    )
+    if new.starts_at == old.starts_at and new.time_tba == old.time_tba:
+        raise ScheduleError(f"Hearing #{hearing_id} is on that date and time already.")
+    session.add(new)
+    await session.flush()
+    old.status = HearingStatus.POSTPONED
+    old.postponed_to_id = new.id
+    old.reason = reason
+    await record(
+        session,
+        actor=actor,
+        action="postpone",
+        subject=f"hearing #{hearing_id}",
+        before={"status": "scheduled"},
+        after={"status": "postponed", "postponed_to": f"#{new.id}", "reason": reason}
+        | {"new": hearing_snapshot(new)},
+    )
+    return old, new
+
+
+async def cancel_hearing(
+    session: AsyncSession, *, actor: int, hearing_id: int, reason: str | None
+) -> Hearing | None:
+    """Cancel a scheduled hearing; None when it was cancelled already."""
+    hearing = await _hearing(session, hearing_id)
+    if hearing.status == HearingStatus.CANCELLED:
+        return None
+    if hearing.status != HearingStatus.SCHEDULED:
+        raise ScheduleError(f"Hearing #{hearing_id} is {hearing.status}; it cannot be cancelled.")
+    hearing.status = HearingStatus.CANCELLED
+    hearing.reason = reason
+    await record(
+        session,
+        actor=actor,
+        action="cancelhearing",
+        subject=f"hearing #{hearing_id}",
+        before={"status": "scheduled"},
+        after={"status": "cancelled", "reason": reason},
+    )
+    return hearing
+
+
+async def get_hearing(session: AsyncSession, hearing_id: int) -> Hearing:
+    """The hearing, or ScheduleError naming the id."""
+    return await _hearing(session, hearing_id)
+
+
+async def upcoming_hearings(
+    session: AsyncSession, now: dt.datetime, case_id: str | None = None
+) -> list[Hearing]:
+    """Scheduled hearings still ahead, soonest first, of active cases (or of one case)."""
+    query = (
+        select(Hearing)
+        .join(Case)
+        .where(Case.status == CaseStatus.ACTIVE, Hearing.status == HearingStatus.SCHEDULED)
+        .order_by(col(Hearing.starts_at), col(Hearing.id))
+    )
+    if case_id is not None:
+        query = query.where(Hearing.case_id == case_id)
+    # A date-only hearing (stored at local midnight) stays upcoming for up to a day after.
+    query = query.where(Hearing.starts_at >= now - dt.timedelta(hours=26))
+    hearings = (await session.execute(query)).scalars()
+    return [hearing for hearing in hearings if is_upcoming(hearing, now)]

@@ -1,0 +1,123 @@
+"""Roles, the audit trail, and confirmations that act once."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import AuditEntry, PendingAction, Role, StaffMember, utcnow
+
+
+class StaffError(Exception):
+    """A staff request that cannot be done; the message says why and what to do."""
+
+
+async def role_of(session: AsyncSession, user_id: int, admins: Collection[int]) -> Role | None:
+    """The user's role: admin from the config, moderator from the database, else None."""
+    if user_id in admins:
+        return Role.ADMIN
+    member = await session.get(StaffMember, user_id)
+    return Role(member.role) if member else None
+
+
+async def grant(
+    session: AsyncSession, *, actor: int, user_id: int, admins: Collection[int]
+) -> bool:
+    """Make ``user_id`` a moderator; False when they already are one."""
+    if user_id in admins:
+        raise StaffError(f"{user_id} is an admin already (admins are set in the config).")
+    if await session.get(StaffMember, user_id) is not None:
+        return False
+    session.add(StaffMember(user_id=user_id, role=Role.MODERATOR, granted_by=actor))
+    await record(
+        session, actor=actor, action="grant", subject=f"user {user_id}", after={"role": "moderator"}
+    )
+    return True
+
+
+async def revoke(
+    session: AsyncSession, *, actor: int, user_id: int, admins: Collection[int]
+) -> bool:
+    """Take the moderator role away; False when ``user_id`` was not a moderator."""
+    if user_id in admins:
+        raise StaffError(
+            f"{user_id} is an admin; admins are removed in the config, not by command."
+        )
+    member = await session.get(StaffMember, user_id)
+    if member is None:
+        return False
+    await session.delete(member)
+    await record(
+        session,
+        actor=actor,
+        action="revoke",
+        subject=f"user {user_id}",
+        before={"role": "moderator"},
+    )
+    return True
+
+
+async def staff_members(session: AsyncSession, admins: Collection[int]) -> list[tuple[int, Role]]:
+    """Every admin and moderator, admins first, each by user id."""
+    moderators = (await session.execute(select(StaffMember.user_id))).scalars()
+    return [(user_id, Role.ADMIN) for user_id in sorted(admins)] + [
+        (user_id, Role.MODERATOR) for user_id in sorted(moderators) if user_id not in admins
+    ]
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: int | None,
+    action: str,
+    subject: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Add one entry to the audit trail, in the caller's transaction."""
+    session.add(
+        AuditEntry(actor_id=actor, action=action, subject=subject, before=before, after=after)
+    )
+
+
+async def latest_audit(session: AsyncSession, limit: int) -> list[AuditEntry]:
+    """The newest entries first."""
+    result = await session.execute(
+        select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def create_pending(
+    session: AsyncSession, *, actor: int, kind: str, payload: dict[str, Any]
+) -> int:
+    """Store an action that waits for its Confirm button; its id goes into the button."""
+    pending = PendingAction(actor_id=actor, kind=kind, payload=payload)
+    session.add(pending)
+    await session.flush()
+    assert pending.id is not None
+    return pending.id
+
+
+async def claim_pending(
+    session: AsyncSession, *, pending_id: int, actor: int, now: datetime | None = None
+) -> PendingAction | None:
+    """Mark a pending action done and return it, once: a second press, from any device, or a
+    press by someone else gets None."""
+    result = await session.execute(
+        update(PendingAction)
+        .where(
+            col(PendingAction.id) == pending_id,
+            col(PendingAction.actor_id) == actor,
+            col(PendingAction.done_at).is_(None),
+        )
+        .values(done_at=now or utcnow())
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    return await session.get(PendingAction, pending_id)

@@ -1,0 +1,310 @@
+"""Staff, end to end: admins keep the schedule, moderators postpone, nobody else changes a thing."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.context import HearingWatchApp
+from bot.staff_texts import ADMINS_ONLY, ANONYMOUS, NOT_STAFF, PRIVATE_ONLY
+from storage.database import Database
+from storage.models import Hearing
+from tests.conftest import ADMIN_ID, Clock
+from tests.fakebot import ChatRef, FakeBotApi, UserRef
+from tests.snapshot import snapshot
+
+ADMIN = UserRef(ADMIN_ID)
+MODERATOR = UserRef(777)
+ALICE = UserRef(1001)
+GROUP_ID = -1005550001
+
+
+@pytest.fixture
+def db(bot: HearingWatchApp) -> Database:
+    """The running bot's own database."""
+    return bot.bot_data.database
+
+
+def hearing_id(reply: dict[str, object]) -> int:
+    match = re.search(r"#(\d+)", str(reply["text"]))
+    assert match, reply["text"]
+    return int(match.group(1))
+
+
+def button(message: dict[str, object], label_start: str) -> str:
+    markup = message["reply_markup"]
+    assert isinstance(markup, dict)
+    for row in markup["inline_keyboard"]:
+        for b in row:
+            if b["text"].startswith(label_start):
+                return str(b["callback_data"])
+    raise AssertionError(f"no button {label_start!r} in {markup}")
+
+
+async def received(fake: FakeBotApi, chat: ChatRef, fragment: str) -> str:
+    """Wait for a message containing ``fragment`` in ``chat``."""
+    return await fake.wait_for(
+        lambda: next((m["text"] for m in fake.sent_to(chat.id) if fragment in m["text"]), None)
+    )
+
+
+async def test_admin_and_moderator_journey(bot: HearingWatchApp, fake: FakeBotApi) -> None:
+    admin = fake.private_chat(ADMIN)
+    moderator = fake.private_chat(MODERATOR)
+    alice = fake.private_chat(ALICE)
+    group = fake.group(GROUP_ID)
+    fake.set_member(group, ALICE, "administrator")
+
+    added = await fake.say(
+        admin, ADMIN, "/addcase free-ali Ali Free\nA refugee facing deportation."
+    )
+    assert "Added the case free-ali" in added["text"]
+    reply = await fake.say(
+        admin, ADMIN, "/addhearing free-ali 2026-12-16 10:00 Zharkent court; Zharkent; Main St 1"
+    )
+    first = hearing_id(reply)
+    assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in reply["text"]
+    reply = await fake.say(admin, ADMIN, f"/edithearing #{first} court Panfilov district court")
+    assert "Panfilov district court, Zharkent, Main St 1" in reply["text"]
+
+    await fake.say(alice, ALICE, "/subscribe free-ali")
+    await fake.say(group, ALICE, "/subscribe free-ali")
+
+    reply = await fake.say(admin, ADMIN, f"/postpone #{first} 2026-12-21 tba the judge is ill")
+    assert "Hearing postponed" in reply["text"]
+    assert "Sending this to 2 subscribed chats" in reply["text"]
+    for chat in (alice, group):
+        notice = await received(fake, chat, "Hearing postponed")
+        assert "Was: 16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in notice
+        assert "Now: 21 December 2026, time not announced" in notice
+        assert "Reason: the judge is ill" in notice
+    case = (await fake.say(alice, ALICE, "/case free-ali"))["text"]
+    assert "16 December 2026, 10:00" in case
+    assert "Postponed to 21 December 2026" in case
+    assert "21 December 2026, time not announced" in case
+
+    second = hearing_id(
+        await fake.say(admin, ADMIN, "/addhearing free-ali 2027-01-10 tba Zharkent court; Zharkent")
+    )
+    prompt = await fake.say(admin, ADMIN, f"/cancelhearing #{second} the lawyer is ill")
+    assert "Cancel this hearing? A notice goes to 2 subscribed chats." in prompt["text"]
+    confirm = button(prompt, "Cancel the hearing")
+    await fake.click(admin, ADMIN, prompt, confirm)
+    for chat in (alice, group):
+        notice = await received(fake, chat, "Hearing cancelled")
+        assert "10 January 2027, time not announced" in notice
+        assert "Reason: the lawyer is ill" in notice
+    again = await fake.click(admin, ADMIN, prompt, confirm)  # a second press, or a second device
+    assert again["text"] == "This was done already; nothing changed."
+    assert sum("Hearing cancelled" in m["text"] for m in fake.sent_to(alice.id)) == 1
+
+    assert "now a moderator" in (await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}"))["text"]
+    third = hearing_id(
+        await fake.say(
+            admin, ADMIN, "/addhearing free-ali 2027-02-01 09:30 Zharkent court; Zharkent"
+        )
+    )
+    reply = await fake.say(moderator, MODERATOR, f"/postpone #{third} 2027-02-08 09:30")
+    assert "Hearing postponed" in reply["text"]
+    listed = await fake.say(moderator, MODERATOR, "/hearings free-ali")
+    assert "8 February 2027, 09:30" in listed["text"]
+    refused = await fake.say(moderator, MODERATOR, f"/cancelhearing #{third}")
+    assert refused["text"] == ADMINS_ONLY
+    assert (
+        "no longer a moderator" in (await fake.say(admin, ADMIN, f"/revoke {MODERATOR.id}"))["text"]
+    )
+    refused = await fake.say(moderator, MODERATOR, f"/postpone #{third} 2027-03-01 tba")
+    assert refused["text"] == NOT_STAFF
+
+    audit = (await fake.say(admin, ADMIN, "/audit"))["text"]
+    for action in (
+        "addcase",
+        "addhearing",
+        "edithearing",
+        "postpone",
+        "cancelhearing",
+        "grant",
+        "revoke",
+    ):
+        assert action in audit
+    assert f"user {MODERATOR.id} · postpone" in audit
+    assert '"court": "Panfilov district court"' in audit  # values after, and before
+    assert '"court": "Zharkent court"' in audit
+
+
+async def test_close_case_asks_first_and_tells_subscribers(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
+    assert "a notice goes to 1 subscribed chat." in prompt["text"]
+    keep = await fake.click(admin, ADMIN, prompt, button(prompt, "Keep it"))
+    assert keep["callback_query_id"]
+    assert "tabarak" in (await fake.say(alice, ALICE, "/cases"))["text"]
+
+    prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
+    await fake.click(admin, ADMIN, prompt, button(prompt, "Close the case"))
+    assert "Case closed" in await received(fake, alice, "Case closed")
+    assert "tabarak" not in (await fake.say(alice, ALICE, "/cases"))["text"]
+    assert "This case is closed" in (await fake.say(alice, ALICE, "/case tabarak"))["text"]
+
+
+STAFF_COMMANDS = [
+    "/addcase new-case New case",
+    "/editcase tabarak title Changed",
+    "/closecase tabarak",
+    "/addhearing tabarak 2027-01-01 10:00 Court; City",
+    "/edithearing #4 court Changed",
+    "/postpone #4 2027-01-01 tba",
+    "/cancelhearing #4",
+    "/hearings",
+    "/staff",
+    "/grant 4242",
+    "/revoke 4242",
+    "/audit",
+]
+
+
+@pytest.mark.parametrize("command", STAFF_COMMANDS)
+@pytest.mark.parametrize(
+    "sender", ["plain user", "revoked moderator", "admin in a group", "anonymous admin"]
+)
+async def test_refusals_change_nothing_and_say_why(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database, command: str, sender: str
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await fake.say(admin, ADMIN, f"/revoke {MODERATOR.id}")
+    before = await snapshot(db)
+    group = fake.group(GROUP_ID)
+    fake.set_member(group, ADMIN, "administrator")
+    if sender == "plain user":
+        reply = await fake.say(fake.private_chat(ALICE), ALICE, command)
+        expected = NOT_STAFF
+    elif sender == "revoked moderator":
+        reply = await fake.say(fake.private_chat(MODERATOR), MODERATOR, command)
+        expected = NOT_STAFF
+    elif sender == "admin in a group":
+        reply = await fake.say(group, ADMIN, command)
+        expected = PRIVATE_ONLY
+    else:
+        reply = await fake.say(group, None, command, as_chat=True)
+        expected = ANONYMOUS
+    assert reply["text"] == expected
+    assert await snapshot(db) == before
+
+
+async def test_a_moderator_cannot_press_an_admins_confirm_button(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
+    before = await snapshot(db)
+    moderator = fake.private_chat(MODERATOR)
+    answer = await fake.click(moderator, MODERATOR, prompt, button(prompt, "Close the case"))
+    assert answer["text"] == NOT_STAFF
+    assert await snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/addcase", "Give the new case's id and its title."),
+        ("/addcase Bad_Id Title", "is not a case id"),
+        ("/addcase tabarak Again", "exists already"),
+        ("/addhearing tabarak 2026-13-01 10:00 C; Z", "is not a date; write it as YYYY-MM-DD"),
+        ("/addhearing tabarak 2027-01-01 25:00 C; Z", "is not a time"),
+        ("/addhearing tabarak 2027-01-01 10:00 Court only", "separated by “;”"),
+        ("/addhearing tabarak 2027-01-01 10:00 C; Z tz=Mars/Base", "is not a time zone"),
+        ("/addhearing tabarak 2026-11-01 10:00 C; Z", "is in the past"),
+        ("/addhearing nope 2027-01-01 10:00 C; Z", "There is no case “nope”"),
+        ("/edithearing #999 court X", "There is no hearing #999"),
+        ("/edithearing #4 colour red", "is not a field of a hearing"),
+        ("/postpone #1 2027-01-01 tba", "Hearing #1 is postponed; only a scheduled one moves."),
+        ("/postpone four 2027-01-01 tba", "write it as #N"),
+        ("/grant bob", "numeric Telegram user id"),
+        (f"/revoke {ADMIN_ID}", "admins are removed in the config"),
+        ("/audit 1000", "from 1 to 100"),
+    ],
+)
+async def test_mistakes_say_what_was_expected_and_change_nothing(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database, command: str, expected: str
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    before = await snapshot(db)
+    reply = await fake.say(admin, ADMIN, command)
+    assert reply["text"].startswith("⚠️")
+    assert expected in reply["text"]
+    assert await snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    ("day", "utc_hour", "offset"), [("2024-02-29", 4, "UTC+6"), ("2024-03-01", 5, "UTC+5")]
+)
+async def test_almaty_hearings_across_the_2024_change(
+    bot: HearingWatchApp,
+    fake: FakeBotApi,
+    db: Database,
+    clock: Clock,
+    day: str,
+    utc_hour: int,
+    offset: str,
+) -> None:
+    """Entered as 10:00 in Asia/Almaty: shown as 10:00, stored as the right UTC instant."""
+    clock.now = datetime(2024, 1, 1, tzinfo=UTC)
+    admin = fake.private_chat(ADMIN)
+    reply = await fake.say(
+        admin, ADMIN, f"/addhearing tabarak {day} 10:00 Zharkent court; Zharkent"
+    )
+    async with db.reading() as session:
+        hearing = await session.get(Hearing, hearing_id(reply))
+    assert hearing is not None
+    assert hearing.starts_at == datetime.fromisoformat(day).replace(hour=utc_hour, tzinfo=UTC)
+    shown = (await fake.say(fake.private_chat(ALICE), ALICE, "/case tabarak"))["text"]
+    assert f"10:00 (Asia/Almaty, {offset})" in shown
+
+
+async def test_hearing_in_another_zone_and_zone_edit_keeps_local_time(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    reply = await fake.say(
+        admin,
+        ADMIN,
+        "/addhearing tabarak 2027-07-01 09:30 Vilnius court; Vilnius tz=Europe/Vilnius",
+    )
+    assert "1 July 2027, 09:30 (Europe/Vilnius, UTC+3)" in reply["text"]
+    number = hearing_id(reply)
+    reply = await fake.say(admin, ADMIN, f"/edithearing #{number} zone Asia/Almaty")
+    assert "1 July 2027, 09:30 (Asia/Almaty, UTC+5)" in reply["text"]
+    async with db.reading() as session:
+        hearing = await session.get(Hearing, number)
+    assert hearing is not None
+    assert hearing.starts_at == datetime(2027, 7, 1, 4, 30, tzinfo=UTC)
+
+
+async def test_staff_see_their_commands_in_the_menu(bot: HearingWatchApp, fake: FakeBotApi) -> None:
+    def scoped(user_id: int) -> list[str] | None:
+        entry = fake.commands.get(json.dumps({"chat_id": user_id, "type": "chat"}, sort_keys=True))
+        return None if entry is None else [c["command"] for c in entry]
+
+    admin_menu = scoped(ADMIN_ID)
+    assert admin_menu is not None
+    assert {"cases", "addcase", "postpone", "audit"} <= set(admin_menu)
+    admin = fake.private_chat(ADMIN)
+    fake.private_chat(MODERATOR)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    moderator_menu = scoped(MODERATOR.id)
+    assert moderator_menu is not None
+    assert "postpone" in moderator_menu
+    assert "addcase" not in moderator_menu
+    await fake.say(admin, ADMIN, f"/revoke {MODERATOR.id}")
+    assert scoped(MODERATOR.id) is None
+    default = fake.commands[json.dumps({"type": "default"})]
+    assert "addcase" not in [c["command"] for c in default]
