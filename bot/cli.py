@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import asdict
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,7 +18,14 @@ from bot.logs import REDACTED, configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.schedule_file import ScheduleFileError
+from storage.schedule_file import (
+    ImportReport,
+    ScheduleFileError,
+    apply_schedule,
+    export_schedule,
+    read_schedule_file,
+)
+from storage.staff import record
 
 logger = logging.getLogger("hearing_watch")
 BOOTSTRAP_RETRIES = 3
@@ -32,13 +41,22 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML config file (default: $HEARINGWATCH_CONFIG, else ./config.toml)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, about in (
-        ("run", "serve Telegram by long polling (upgrades the database first)"),
-        ("migrate", "upgrade the database schema and exit"),
-    ):
+    subcommands = {
+        "run": "serve Telegram by long polling (upgrades the database first)",
+        "migrate": "upgrade the database schema and exit",
+        "import": "add or update cases and hearings from a schedule file (all or nothing)",
+        "export": "write every case and hearing as a schedule file",
+    }
+    for name, about in subcommands.items():
         sub = commands.add_parser(name, help=about, description=about)
         # Accept --config after the subcommand too: `hearing-watch run --config PATH`.
         sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+        if name == "import":
+            sub.add_argument("file", metavar="FILE", help="a schedule file (TOML)")
+        elif name == "export":
+            sub.add_argument(
+                "file", metavar="FILE", nargs="?", help="where to write (default: stdout)"
+            )
     return parser
 
 
@@ -57,6 +75,34 @@ async def _migrate(settings: Settings) -> None:
     database = Database(settings.database.url)
     try:
         await upgrade(database.engine)
+    finally:
+        await database.dispose()
+
+
+async def _import(settings: Settings, path: Path) -> ImportReport:
+    schedule = read_schedule_file(path)  # every problem is found before anything changes
+    database = Database(settings.database.url)
+    try:
+        await upgrade(database.engine)
+        async with database.writing() as session:
+            report = await apply_schedule(
+                session, schedule, default_zone=settings.schedule.timezone
+            )
+            if report.changed:
+                await record(
+                    session, actor=None, action="import", subject=path.name, after=asdict(report)
+                )
+    finally:
+        await database.dispose()
+    return report
+
+
+async def _export(settings: Settings) -> str:
+    database = Database(settings.database.url)
+    try:
+        await upgrade(database.engine)
+        async with database.reading() as session:
+            return await export_schedule(session)
     finally:
         await database.dispose()
 
@@ -93,23 +139,47 @@ def _run(settings: Settings) -> int:
     return 0
 
 
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        return _run(settings)
+    configure_logging(level=logging.WARNING)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print(f"database {_database_name(settings)} is up to date")
+    elif args.command == "import":
+        report = asyncio.run(_import(settings, Path(args.file)))
+        print(
+            f"imported {args.file}: {report.cases_added} cases added,"
+            f" {report.cases_updated} updated; {report.hearings_added} hearings added,"
+            f" {report.hearings_updated} updated"
+        )
+    else:
+        text = asyncio.run(_export(settings))
+        if args.file:
+            try:
+                Path(args.file).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                return _fail(f"cannot write {args.file}: {exc.strerror or exc}")
+        else:
+            sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config)
-        if args.command == "migrate":
-            configure_logging()
-            asyncio.run(_migrate(settings))
-            print(f"database {_database_name(settings)} is up to date")
-            return 0
-        return _run(settings)
+        return _command(args, settings)
     except ConfigError as exc:
         return _fail(str(exc))
     except ScheduleFileError as exc:
-        return _fail(f"seed file {exc}")
+        lines = "\n".join(f"  {problem}" for problem in exc.problems)
+        return _fail(f"{exc.path}: nothing was changed; fix these first:\n{lines}")
     except (SQLAlchemyError, OSError) as exc:
-        return _fail(f"cannot open the database {_database_name(settings)}: {exc}")
+        where = _database_name(settings) if settings else "?"
+        return _fail(f"cannot open the database {where}: {exc}")
     except KeyboardInterrupt:
         return 130
 

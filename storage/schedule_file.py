@@ -14,6 +14,7 @@ description = "..."
   city = "Zharkent"
   status = "scheduled"       # scheduled, postponed, held, cancelled
   postponed_to = 2020-01-21  # optional: the date of the hearing it moved to
+  reason = "..."             # optional: why it was postponed or cancelled
 ```
 
 A hearing is known within its case by its local date and time, which edits never change
@@ -23,6 +24,7 @@ A hearing is known within its case by its local date and time, which edits never
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.models import (
     CASE_ID_MAX_LENGTH,
@@ -79,6 +81,7 @@ class HearingEntry(_Entry):
     address: Annotated[str | None, Field(max_length=300)] = None
     status: HearingStatus = HearingStatus.SCHEDULED
     postponed_to: dt.date | None = None
+    reason: Annotated[str | None, Field(max_length=500)] = None
 
     @field_validator("time")
     @classmethod
@@ -215,6 +218,7 @@ async def apply_schedule(
                 "city": item.city,
                 "address": item.address,
                 "status": item.status,
+                "reason": item.reason,
                 "timezone": zone,
                 "time_tba": at is None,
                 "starts_at": hearing_instant(day, at, zone),
@@ -256,3 +260,48 @@ async def seed_if_empty(session: AsyncSession, *, path: Path, default_zone: str)
         return False
     await apply_schedule(session, read_schedule_file(path), default_zone=default_zone)
     return True
+
+
+def _toml_string(value: str) -> str:
+    # A JSON string is a valid TOML basic string: the same quotes and escapes.
+    return json.dumps(value, ensure_ascii=False)
+
+
+async def export_schedule(session: AsyncSession) -> str:
+    """Every case and hearing in the file format ``read_schedule_file`` reads."""
+    lines = [
+        "# Hearing Watch schedule, written by `hearing-watch export`.",
+        "# Edit it and load it back with `hearing-watch import FILE`.",
+    ]
+    cases = (await session.execute(select(Case).order_by(col(Case.id)))).scalars()
+    for case in cases:
+        lines += [
+            "",
+            "[[cases]]",
+            f"id = {_toml_string(case.id)}",
+            f"title = {_toml_string(case.title)}",
+            f"description = {_toml_string(case.description)}",
+            f"status = {_toml_string(str(case.status))}",
+        ]
+        hearings = await hearings_of(session, case.id)
+        by_id = {hearing.id: hearing for hearing in hearings}
+        for hearing in hearings:
+            start = local_start(hearing)
+            lines += [
+                "",
+                "  [[cases.hearings]]",
+                f"  date = {start.date().isoformat()}",
+                f"  time = {_toml_string(TBA if hearing.time_tba else start.strftime('%H:%M'))}",
+                f"  timezone = {_toml_string(hearing.timezone)}",
+                f"  court = {_toml_string(hearing.court)}",
+                f"  city = {_toml_string(hearing.city)}",
+            ]
+            if hearing.address:
+                lines.append(f"  address = {_toml_string(hearing.address)}")
+            lines.append(f"  status = {_toml_string(str(hearing.status))}")
+            target = by_id.get(hearing.postponed_to_id) if hearing.postponed_to_id else None
+            if target is not None:
+                lines.append(f"  postponed_to = {local_start(target).date().isoformat()}")
+            if hearing.reason:
+                lines.append(f"  reason = {_toml_string(hearing.reason)}")
+    return "\n".join(lines) + "\n"
