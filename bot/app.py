@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -14,7 +16,10 @@ from telegram.ext import ApplicationBuilder, Defaults
 from bot.context import CONTEXT_TYPES, HearingWatchApp
 from bot.handlers import common, staff, supporters
 from bot.menus import set_default_menu, set_staff_menu
-from bot.settings import Settings
+from bot.settings import DeliverySettings, Settings
+from jobs.delivery import DeliveryEngine, EngineSettings
+from jobs.limits import Limits
+from jobs.sender import telegram_send
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -41,14 +46,45 @@ async def prepare_database(settings: Settings) -> None:
         await database.dispose()
 
 
+def engine_settings(settings: DeliverySettings) -> EngineSettings:
+    """The engine's pace from the operator's [delivery] section."""
+    per_second = (
+        settings.paid_messages_per_second
+        if settings.paid_broadcast
+        else settings.messages_per_second
+    )
+    limits = Limits(
+        per_second=per_second,
+        chat_interval=1 / settings.chat_messages_per_second,
+        group_per_minute=settings.group_messages_per_minute,
+    )
+    return EngineSettings(
+        limits=limits, concurrency=settings.concurrency, max_attempts=settings.max_attempts
+    )
+
+
 async def _post_init(app: HearingWatchApp) -> None:
-    app.bot_data.database = Database(app.bot_data.settings.database.url)
+    settings = app.bot_data.settings
+    app.bot_data.database = database = Database(settings.database.url)
+    app.bot_data.progress_shown = {}
+    send = telegram_send(app.bot, paid_broadcast=settings.delivery.paid_broadcast)
+    app.bot_data.engine = DeliveryEngine(database, send, engine_settings(settings.delivery))
+    # Broadcasts a previous run left unfinished are picked up from the database at once.
+    app.bot_data.engine_task = asyncio.create_task(app.bot_data.engine.run(), name="delivery")
     # Menus are a convenience: a Bot API server that refuses them costs a warning, not the start.
     await set_default_menu(app.bot)
     async with app.bot_data.database.reading() as session:
         members = await staff_members(session, app.bot_data.settings.access.admins)
     for user_id, role in members:
         await set_staff_menu(app.bot, user_id, role)
+
+
+async def _post_stop(app: HearingWatchApp) -> None:
+    task = getattr(app.bot_data, "engine_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _post_shutdown(app: HearingWatchApp) -> None:
@@ -76,6 +112,7 @@ def build_application(
         )
         .context_types(CONTEXT_TYPES)
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
         .build(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.settings import Settings
+from jobs.delivery import DeliveryEngine
 from storage.database import Database
 
 
@@ -18,6 +20,10 @@ class BotData:
     settings: Settings
     database: Database
     clock: Callable[[], datetime]
+    engine: DeliveryEngine
+    engine_task: asyncio.Task[None]
+    # The progress text last shown on each broadcast's preview, so unchanged ones are not edited.
+    progress_shown: dict[int, str]
 
 
 Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -81,6 +81,19 @@ class ScheduleSettings(_Section):
         return ZoneInfo(self.timezone)
 
 
+class DeliverySettings(_Section):
+    """How fast broadcasts go out: Telegram's limits, which the bot keeps itself."""
+
+    messages_per_second: Annotated[float, Field(gt=0)] = 30.0
+    chat_messages_per_second: Annotated[float, Field(gt=0)] = 1.0
+    group_messages_per_minute: Annotated[int, Field(gt=0)] = 20
+    # Telegram's paid broadcasts: up to 1,000 messages a second, charged in Stars.
+    paid_broadcast: bool = False
+    paid_messages_per_second: Annotated[float, Field(gt=0)] = 1000.0
+    concurrency: Annotated[int, Field(gt=0, le=1000)] = 200
+    max_attempts: Annotated[int, Field(gt=0)] = 5
+
+
 class Settings(BaseSettings):
     """Everything an operator configures."""
 
@@ -95,6 +108,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     access: AccessSettings = AccessSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy import JSON, BigInteger, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 CASE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
@@ -71,6 +71,8 @@ class Hearing(SQLModel, table=True):
     postponed_to_id: int | None = Field(default=None, foreign_key="hearings.id")
     # Why it was postponed or cancelled, as staff gave it.
     reason: str | None = Field(default=None, max_length=500)
+    # What the court decided, as a moderator posted it.
+    outcome: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -146,3 +148,70 @@ class PendingAction(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow)
     done_at: datetime | None = None
+
+
+class BroadcastKind(StrEnum):
+    OUTCOME = "outcome"
+    UPDATE = "update"
+    NOTICE = "notice"
+    REMINDER = "reminder"
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"  # previewed, waiting for Send
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    UNREACHABLE = "unreachable"
+    FAILED = "failed"
+
+
+class Broadcast(SQLModel, table=True):
+    """One message to every subscriber of a case: staff news, a notice or a reminder.
+
+    Its text is what staff wrote for the public, never anything a supporter sent.
+    """
+
+    __tablename__ = "broadcasts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: BroadcastKind = Field(sa_type=String(16))
+    # Higher goes first: an outcome is not stuck behind a long update.
+    priority: int = 1
+    case_id: str = Field(foreign_key="cases.id", max_length=CASE_ID_MAX_LENGTH)
+    text: str
+    # What Send applies besides sending, e.g. {"hearing_id": 3, "outcome": "..."}.
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    status: BroadcastStatus = Field(default=BroadcastStatus.DRAFT, sa_type=String(16), index=True)
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    total: int = 0
+    # The staff member's preview message, edited in place with progress.
+    preview_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    preview_message_id: int | None = None
+    reported: bool = False  # the final report was shown
+
+
+class Delivery(SQLModel, table=True):
+    """A broadcast to one chat. The table is the queue: nothing waits only in memory."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "chat_id"),
+        Index("ix_deliveries_queue", "broadcast_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcasts.id")
+    chat_id: int = Field(sa_type=BigInteger)
+    status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=200)
+    sent_at: datetime | None = None

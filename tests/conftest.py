@@ -107,6 +107,7 @@ async def stop_bot(app: HearingWatchApp) -> None:
     assert app.updater is not None
     await app.updater.stop()
     await app.stop()
+    await app.post_stop(app)  # type: ignore[misc]
     await app.post_shutdown(app)  # type: ignore[misc]
     await app.shutdown()
 

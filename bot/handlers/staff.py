@@ -34,10 +34,17 @@ from bot.parsing import (
     parse_postpone,
     parse_user_id,
 )
-from jobs.sender import notify_subscribers
-from storage import editing, schedule, staff, subscriptions
+from storage import deliveries, editing, schedule, staff, subscriptions
 from storage.editing import ScheduleError
-from storage.models import Case, CaseStatus, HearingStatus, PendingAction, Role
+from storage.models import (
+    Broadcast,
+    BroadcastKind,
+    Case,
+    CaseStatus,
+    HearingStatus,
+    PendingAction,
+    Role,
+)
 from storage.staff import StaffError
 
 logger = logging.getLogger(__name__)
@@ -135,12 +142,29 @@ def _confirmation_keyboard(pending_id: int, confirm_label: str) -> InlineKeyboar
     )
 
 
-def _notify(context: Context, case_id: str, text: str) -> None:
-    """Send a notice to the case's subscribers in the background (the one sending path)."""
-    context.application.create_task(
-        notify_subscribers(context.bot, context.bot_data.database, case_id=case_id, text=text),
-        name=f"notice:{case_id}",
+async def queue_notice(
+    session: AsyncSession, context: Context, *, case_id: str, text: str, actor: int
+) -> Broadcast:
+    """Queue a notice to a case's subscribers in the caller's transaction, so that the change
+    and its notice are stored together; the delivery engine sends it once committed."""
+    return await deliveries.start_now(
+        session,
+        kind=BroadcastKind.NOTICE,
+        case_id=case_id,
+        text=text,
+        created_by=actor,
+        now=context.bot_data.clock(),
     )
+
+
+async def follow_progress(context: Context, broadcast: Broadcast, shown: Message) -> None:
+    """Wake the engine, and show the broadcast's progress on ``shown`` as it goes."""
+    context.bot_data.engine.wake()
+    assert broadcast.id is not None
+    async with context.bot_data.database.writing() as session:
+        await deliveries.set_preview(
+            session, broadcast_id=broadcast.id, chat_id=shown.chat_id, message_id=shown.message_id
+        )
 
 
 async def _count(context: Context, case_id: str) -> int:
@@ -254,10 +278,14 @@ async def cmd_postpone(message: Message, context: Context, actor: Actor, args: s
             reason=request.reason,
             now=context.bot_data.clock(),
         )
-    case = await _case(context, old.case_id)
-    notice = say.postponed_notice(case, old, new)
-    await message.reply_text(say.notice_sent(notice, await _count(context, case.id)))
-    _notify(context, case.id, notice)
+        case = await schedule.get_case(session, old.case_id)
+        assert case is not None  # postpone checked it
+        notice = say.postponed_notice(case, old, new)
+        broadcast = await queue_notice(
+            session, context, case_id=case.id, text=notice, actor=actor.user_id
+        )
+    shown = await message.reply_text(say.notice_sent(notice, broadcast.total))
+    await follow_progress(context, broadcast, shown)
 
 
 @staff_command(Role.ADMIN)
@@ -351,11 +379,12 @@ class Outcome:
     """What a confirmed action did: the text for the staff member, and a notice to send."""
 
     text: str
-    case_id: str | None = None
-    notice: str | None = None
+    broadcast: Broadcast | None = None
 
 
-async def _carry_out(session: AsyncSession, pending: PendingAction, actor: int) -> Outcome:
+async def _carry_out(
+    session: AsyncSession, context: Context, pending: PendingAction, actor: int
+) -> Outcome:
     """Do a confirmed destructive action, in the transaction that claimed it."""
     if pending.kind == "closecase":
         case = await editing.close_case(session, actor=actor, case_id=pending.payload["case_id"])
@@ -374,8 +403,8 @@ async def _carry_out(session: AsyncSession, pending: PendingAction, actor: int) 
         case = await schedule.get_case(session, hearing.case_id)
         assert case is not None  # a hearing's case is never deleted
         notice = say.cancelled_notice(case, hearing)
-    count = await subscriptions.count_subscribers(session, case_id=case.id)
-    return Outcome(say.notice_sent(notice, count), case.id, notice)
+    broadcast = await queue_notice(session, context, case_id=case.id, text=notice, actor=actor)
+    return Outcome(say.notice_sent(notice, broadcast.total), broadcast)
 
 
 async def on_confirmation(update: Update, context: Context) -> None:
@@ -400,7 +429,7 @@ async def on_confirmation(update: Update, context: Context) -> None:
             elif action == KEEP:
                 outcome = Outcome(say.KEPT)
             else:
-                outcome = await _carry_out(session, pending, user.id)
+                outcome = await _carry_out(session, context, pending, user.id)
     except ScheduleError as exc:
         await query.answer(str(exc), show_alert=True)
         return
@@ -408,9 +437,9 @@ async def on_confirmation(update: Update, context: Context) -> None:
         await query.answer(say.ALREADY_DONE)
         return
     await query.answer()
-    await query.edit_message_text(outcome.text)
-    if outcome.case_id is not None and outcome.notice is not None:
-        _notify(context, outcome.case_id, outcome.notice)
+    shown = await query.edit_message_text(outcome.text)
+    if outcome.broadcast is not None and isinstance(shown, Message):
+        await follow_progress(context, outcome.broadcast, shown)
 
 
 def register(app: HearingWatchApp) -> None:

@@ -1,0 +1,353 @@
+"""Broadcasts and their deliveries: the database is the delivery queue."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, literal, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import (
+    Broadcast,
+    BroadcastKind,
+    BroadcastStatus,
+    Chat,
+    ChatType,
+    Delivery,
+    DeliveryStatus,
+    Hearing,
+    HearingStatus,
+    Subscription,
+)
+from storage.staff import record
+
+URGENT = 4  # outcomes and reminders: they matter now
+NORMAL = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """One chat still to be sent a broadcast."""
+
+    id: int
+    broadcast_id: int
+    chat_id: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a broadcast stands."""
+
+    total: int
+    sent: int
+    unreachable: int
+    failed: int
+    pending: int
+    failure_reasons: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What the engine learnt of one delivery."""
+
+    delivery_id: int
+    chat_id: int
+    status: DeliveryStatus
+    attempts: int
+    error: str | None = None
+
+
+async def create_draft(
+    session: AsyncSession,
+    *,
+    kind: BroadcastKind,
+    case_id: str,
+    text: str,
+    created_by: int | None,
+    priority: int = NORMAL,
+    payload: dict[str, Any] | None = None,
+) -> Broadcast:
+    """A broadcast waiting for Send; nothing is queued yet."""
+    broadcast = Broadcast(
+        kind=kind,
+        case_id=case_id,
+        text=text,
+        created_by=created_by,
+        priority=priority,
+        payload=payload or {},
+    )
+    session.add(broadcast)
+    await session.flush()
+    return broadcast
+
+
+async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> Broadcast | None:
+    """Queue a draft: one delivery per reachable subscriber, in this one transaction.
+
+    None when the broadcast is not a draft any more (Send pressed twice, or cancelled).
+    """
+    claimed = await session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.DRAFT)
+        .values(status=BroadcastStatus.SENDING, started_at=now)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        return None
+    broadcast = await session.get(Broadcast, broadcast_id)
+    assert broadcast is not None
+    await session.refresh(broadcast)
+    targets = (
+        select(
+            literal(broadcast_id),
+            Subscription.chat_id,
+            literal(str(DeliveryStatus.PENDING)),
+            literal(0),
+        )
+        .join(Chat)
+        .where(Subscription.case_id == broadcast.case_id, col(Chat.reachable).is_(True))
+    )
+    # Streamed inside the database: no subscriber list is held in memory.
+    await session.execute(
+        insert(Delivery).from_select(["broadcast_id", "chat_id", "status", "attempts"], targets)
+    )
+    total = await session.execute(
+        select(func.count()).select_from(Delivery).where(Delivery.broadcast_id == broadcast_id)
+    )
+    broadcast.total = int(total.scalar_one())
+    await _apply(session, broadcast)
+    return broadcast
+
+
+async def _apply(session: AsyncSession, broadcast: Broadcast) -> None:
+    """What a broadcast records besides sending: an outcome on its hearing, and the audit."""
+    if broadcast.kind == BroadcastKind.OUTCOME:
+        hearing = await session.get(Hearing, broadcast.payload["hearing_id"])
+        assert hearing is not None
+        hearing.status = HearingStatus.HELD
+        hearing.outcome = broadcast.payload["outcome"]
+        await record(
+            session,
+            actor=broadcast.created_by,
+            action="outcome",
+            subject=f"hearing #{hearing.id}",
+            after={"status": "held", "outcome": hearing.outcome, "broadcast": broadcast.id},
+        )
+    elif broadcast.kind == BroadcastKind.UPDATE:
+        await record(
+            session,
+            actor=broadcast.created_by,
+            action="update",
+            subject=f"case {broadcast.case_id}",
+            after={"broadcast": broadcast.id, "text": broadcast.payload.get("text")},
+        )
+
+
+async def start_now(
+    session: AsyncSession,
+    *,
+    kind: BroadcastKind,
+    case_id: str,
+    text: str,
+    created_by: int | None,
+    now: datetime,
+    priority: int = NORMAL,
+) -> Broadcast:
+    """Create and queue a broadcast at once (notices and reminders need no preview)."""
+    draft = await create_draft(
+        session, kind=kind, case_id=case_id, text=text, created_by=created_by, priority=priority
+    )
+    assert draft.id is not None
+    started = await start(session, broadcast_id=draft.id, now=now)
+    assert started is not None
+    return started
+
+
+async def cancel_draft(session: AsyncSession, *, broadcast_id: int) -> bool:
+    """Cancel a broadcast that was not sent; False when it was sent or cancelled already."""
+    result = await session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.DRAFT)
+        .values(status=BroadcastStatus.CANCELLED)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_preview(
+    session: AsyncSession, *, broadcast_id: int, chat_id: int, message_id: int
+) -> None:
+    """Remember the staff member's preview message, to edit it with progress."""
+    await session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id)
+        .values(preview_chat_id=chat_id, preview_message_id=message_id)
+    )
+
+
+async def sending(session: AsyncSession) -> list[Broadcast]:
+    """Broadcasts being sent, most urgent first."""
+    result = await session.execute(
+        select(Broadcast)
+        .where(Broadcast.status == BroadcastStatus.SENDING)
+        .order_by(col(Broadcast.priority).desc(), col(Broadcast.id))
+    )
+    return list(result.scalars())
+
+
+async def pending_page(
+    session: AsyncSession, *, broadcast_id: int, after: int, limit: int
+) -> list[PendingDelivery]:
+    """The next pending deliveries of a broadcast, by id after ``after``."""
+    result = await session.execute(
+        select(Delivery.id, Delivery.chat_id, Delivery.attempts)
+        .where(
+            Delivery.broadcast_id == broadcast_id,
+            Delivery.status == DeliveryStatus.PENDING,
+            col(Delivery.id) > after,
+        )
+        .order_by(col(Delivery.id))
+        .limit(limit)
+    )
+    return [PendingDelivery(row[0], broadcast_id, row[1], row[2]) for row in result]
+
+
+async def record_results(
+    session: AsyncSession, results: Sequence[DeliveryResult], *, now: datetime
+) -> None:
+    """Write what the engine learnt, many deliveries per statement."""
+    sent = [r.delivery_id for r in results if r.status == DeliveryStatus.SENT]
+    if sent:
+        await session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(sent))
+            .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1)
+        )
+    for result in results:
+        if result.status == DeliveryStatus.SENT:
+            continue
+        await session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == result.delivery_id)
+            .values(
+                status=result.status,
+                attempts=result.attempts,
+                last_error=(result.error or "")[:200],
+            )
+        )
+    unreachable = {r.chat_id for r in results if r.status == DeliveryStatus.UNREACHABLE}
+    if unreachable:
+        # Paused, not deleted: the chat's subscriptions resume when it writes to the bot again.
+        await session.execute(
+            update(Chat).where(col(Chat.id).in_(unreachable)).values(reachable=False)
+        )
+
+
+async def unfinished(session: AsyncSession, broadcast_ids: Iterable[int]) -> set[int]:
+    """Which of these broadcasts still have pending deliveries."""
+    result = await session.execute(
+        select(Delivery.broadcast_id)
+        .where(
+            col(Delivery.broadcast_id).in_(list(broadcast_ids)),
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+        .distinct()
+    )
+    return set(result.scalars())
+
+
+async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> None:
+    await session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.SENDING)
+        .values(status=BroadcastStatus.DONE, finished_at=now)
+    )
+
+
+async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> None:
+    """A group became a supergroup with a new id: move everything we keep to the new id."""
+    old = await session.get(Chat, old_id)
+    if await session.get(Chat, new_id) is None:
+        session.add(Chat(id=new_id, type=ChatType.SUPERGROUP, reachable=True))
+        await session.flush()
+    both = select(Subscription.case_id).where(Subscription.chat_id == new_id)
+    await session.execute(
+        delete(Subscription).where(
+            col(Subscription.chat_id) == old_id, col(Subscription.case_id).in_(both)
+        )
+    )
+    await session.execute(
+        update(Subscription).where(col(Subscription.chat_id) == old_id).values(chat_id=new_id)
+    )
+    clash = select(Delivery.broadcast_id).where(Delivery.chat_id == new_id)
+    await session.execute(
+        delete(Delivery).where(
+            col(Delivery.chat_id) == old_id,
+            col(Delivery.broadcast_id).in_(clash),
+            col(Delivery.status) == DeliveryStatus.PENDING,
+        )
+    )
+    await session.execute(
+        update(Delivery).where(col(Delivery.chat_id) == old_id).values(chat_id=new_id)
+    )
+    if old is not None:
+        await session.delete(old)
+
+
+async def progress(session: AsyncSession, *, broadcast_id: int) -> Progress:
+    """Counts by status, and why deliveries failed."""
+    rows = await session.execute(
+        select(Delivery.status, Delivery.last_error, func.count())
+        .where(Delivery.broadcast_id == broadcast_id)
+        .group_by(col(Delivery.status), col(Delivery.last_error))
+    )
+    counts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for status, error, count in rows:
+        counts[status] += count
+        if status == DeliveryStatus.FAILED:
+            reasons[error or "unknown"] += count
+    return Progress(
+        total=sum(counts.values()),
+        sent=counts[DeliveryStatus.SENT],
+        unreachable=counts[DeliveryStatus.UNREACHABLE],
+        failed=counts[DeliveryStatus.FAILED],
+        pending=counts[DeliveryStatus.PENDING],
+        failure_reasons=dict(reasons),
+    )
+
+
+async def recent(session: AsyncSession, *, limit: int = 10) -> list[tuple[Broadcast, Progress]]:
+    """The latest broadcasts that were sent or are sending, newest first, with their figures."""
+    result = await session.execute(
+        select(Broadcast)
+        .where(col(Broadcast.status).in_([BroadcastStatus.SENDING, BroadcastStatus.DONE]))
+        .order_by(col(Broadcast.id).desc())
+        .limit(limit)
+    )
+    return [
+        (broadcast, await progress(session, broadcast_id=broadcast.id or 0))
+        for broadcast in result.scalars()
+    ]
+
+
+async def unreported(session: AsyncSession) -> list[Broadcast]:
+    """Broadcasts with a preview message whose final report is not shown yet."""
+    result = await session.execute(
+        select(Broadcast).where(
+            col(Broadcast.preview_message_id).is_not(None),
+            col(Broadcast.reported).is_(False),
+            col(Broadcast.status).in_([BroadcastStatus.SENDING, BroadcastStatus.DONE]),
+        )
+    )
+    return list(result.scalars())
+
+
+async def mark_reported(session: AsyncSession, *, broadcast_id: int) -> None:
+    await session.execute(
+        update(Broadcast).where(col(Broadcast.id) == broadcast_id).values(reported=True)
+    )
