@@ -14,7 +14,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, Defaults
 
 from bot.context import CONTEXT_TYPES, HearingWatchApp
-from bot.handlers import common, staff, supporters
+from bot.handlers import broadcasts, common, staff, supporters
 from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import DeliverySettings, Settings
 from jobs.delivery import DeliveryEngine, EngineSettings
@@ -122,5 +122,6 @@ def build_application(
     # so the catch-alls of common come after every module's own commands.
     supporters.register(app)
     staff.register(app)
+    broadcasts.register(app)
     common.register_last(app)
     return app

@@ -37,6 +37,8 @@ EXAMPLES: Final = {
     "grant": "/grant 123456789",
     "revoke": "/revoke 123456789",
     "audit": "/audit or /audit 50",
+    "outcome": "/outcome #3 The court ruled to deport; the lawyer will appeal.",
+    "update": "/update tabarak The appeal hearing is expected in March.",
 }
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HEARING_ID = re.compile(r"^#?(\d{1,9})$")
@@ -320,3 +322,38 @@ def parse_audit(text: str) -> int:
     if len(words) != 1 or not words[0].isdigit() or not 1 <= int(words[0]) <= MAX_AUDIT:
         raise UsageError("audit", f"Give how many entries to show, from 1 to {MAX_AUDIT}.")
     return int(words[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    hearing_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseNews:
+    case_id: str
+    text: str
+
+
+def _message_text(command: str, text: str) -> str:
+    """A moderator's text as typed, line breaks kept; the length is checked once framed."""
+    if not text.strip():
+        raise UsageError(command, "The text to send is missing.")
+    return text.strip()
+
+
+def parse_outcome(text: str) -> Outcome:
+    """``#N <text>``: the outcome of hearing N, any number of lines."""
+    words = text.split(None, 1)
+    if len(words) < 2:
+        raise UsageError("outcome", "Give the hearing id and what the court decided.")
+    return Outcome(_hearing_id("outcome", words[0]), _message_text("outcome", words[1]))
+
+
+def parse_update(text: str) -> CaseNews:
+    """``<case-id> <text>``: news about a case, any number of lines."""
+    words = text.split(None, 1)
+    if len(words) < 2:
+        raise UsageError("update", "Give the case id and the news.")
+    return CaseNews(_case_id("update", words[0]), _message_text("update", words[1]))

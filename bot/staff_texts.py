@@ -8,7 +8,10 @@ from bot.texts import escape, format_place, format_when
 from storage.models import AuditEntry, Case, Hearing, Role
 
 NOT_STAFF = "This command is for the schedule's staff."
-ADMINS_ONLY = "Only admins can do that; moderators can /postpone hearings and see /hearings."
+ADMINS_ONLY = (
+    "Only admins can do that; moderators post /outcome and /update, /postpone hearings and see"
+    " /hearings."
+)
 ANONYMOUS = (
     "I can't tell who sent this: it came on behalf of a chat (an anonymous group admin or a"
     " channel). Staff commands must come from your own account, in a private chat with me."
@@ -23,6 +26,9 @@ KEPT = "Nothing changed."
 
 STAFF_COMMANDS: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.MODERATOR: (
+        ("outcome", "Post a hearing's outcome: /outcome #N <text>"),
+        ("update", "Post news of a case: /update <case-id> <text>"),
+        ("broadcasts", "Recent broadcasts and their figures"),
         ("postpone", "Postpone a hearing: /postpone #N YYYY-MM-DD HH:MM|tba [reason]"),
         ("hearings", "Upcoming hearings with their ids"),
         ("staff", "Admins and moderators"),

@@ -134,6 +134,8 @@ def case_details(case: Case, hearings: list[Hearing], now: datetime) -> str:
         lines.append(f"• {format_when(hearing)}")
         lines.append(f"  {format_place(hearing)}")
         lines.append(f"  {_status_line(hearing, by_id, now)}")
+        if hearing.outcome:
+            lines.append(f"  Outcome: {escape(hearing.outcome)}")
     return "\n".join(lines)
 
 

@@ -204,8 +204,13 @@ class DeliveryEngine:
         """The next delivery whose chat may be sent to now: retries and waiting chats first,
         then the broadcasts by smooth weighted round robin, so each gets its share of the rate
         and an urgent one most of it."""
-        if self._deferred and self._deferred[0][0] <= now:
-            return heapq.heappop(self._deferred)[2]
+        while self._deferred and self._deferred[0][0] <= now:
+            item = heapq.heappop(self._deferred)[2]
+            # Two items deferred for one chat come due together; only one may go.
+            ready = self.limiter.ready_at(item.chat_id, now)
+            if ready <= now:
+                return item
+            self._defer(item, ready)
         while True:
             candidates = [state for state in self._active.values() if state.buffer]
             if not candidates:

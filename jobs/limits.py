@@ -23,7 +23,8 @@ class Limits:
 
     per_second: float = 30.0  # every chat together
     chat_interval: float = 1.0  # seconds between two messages to one chat
-    group_per_minute: int = 20  # per group, supergroup or channel
+    group_per_minute: int = 20  # per group, supergroup or channel...
+    group_window: float = 60.0  # ...in this many seconds (a minute, but for tests)
 
 
 def is_group(chat_id: int) -> bool:
@@ -55,7 +56,7 @@ class RateLimiter:
             ready = max(ready, last + self.limits.chat_interval + CHAT_MARGIN)
         times = self._to_group.get(chat_id)
         if times is not None and len(times) >= self.limits.group_per_minute:
-            ready = max(ready, times[0] + 60.0 + GROUP_MARGIN)
+            ready = max(ready, times[0] + self.limits.group_window + GROUP_MARGIN)
         return ready
 
     def record(self, chat_id: int, at: float) -> None:
@@ -80,7 +81,7 @@ class RateLimiter:
         """Forget chats whose limits no longer bind, so memory stays flat."""
         horizon = now - self.limits.chat_interval - CHAT_MARGIN
         self._last_to_chat = {c: t for c, t in self._last_to_chat.items() if t > horizon}
-        group_horizon = now - 60.0 - GROUP_MARGIN
+        group_horizon = now - self.limits.group_window - GROUP_MARGIN
         self._to_group = {c: q for c, q in self._to_group.items() if q and q[-1] > group_horizon}
 
     @property

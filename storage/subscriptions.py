@@ -115,3 +115,14 @@ async def count_subscribers(session: AsyncSession, *, case_id: str) -> int:
 async def mark_unreachable(session: AsyncSession, *, chat_id: int) -> None:
     """Telegram refused the chat (blocked, kicked, gone): stop sending to it until it writes."""
     await session.execute(update(Chat).where(col(Chat.id) == chat_id).values(reachable=False))
+
+
+async def is_paused(session: AsyncSession, *, chat_id: int) -> bool:
+    """Whether the chat is known and marked unreachable."""
+    chat = await session.get(Chat, chat_id)
+    return chat is not None and not chat.reachable
+
+
+async def mark_reachable(session: AsyncSession, *, chat_id: int) -> None:
+    """The chat wrote again: resume sending to it."""
+    await session.execute(update(Chat).where(col(Chat.id) == chat_id).values(reachable=True))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -155,6 +157,55 @@ class Params:
 Handler = Callable[[Params], Awaitable[Any]]
 
 
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's flood limits as the fake enforces them on sendMessage, at arrival."""
+
+    per_second: int = 30
+    chat_interval: float = 1.0
+    group_per_minute: int = 20
+    group_window: float = 60.0
+    paid_per_second: int = 1000
+
+
+class FloodControl:
+    """Answers 429 with retry_after, as Telegram does, when a client goes past the limits."""
+
+    def __init__(self, limits: FloodLimits) -> None:
+        self.limits = limits
+        self._recent: deque[float] = deque()
+        self._last_to_chat: dict[int, float] = {}
+        self._to_group: dict[int, deque[float]] = {}
+
+    def admit(self, chat_id: int, now: float, *, paid: bool) -> None:
+        """Count a message, or raise a 429 ApiError saying how long to wait."""
+        per_second = self.limits.paid_per_second if paid else self.limits.per_second
+        while self._recent and now - self._recent[0] >= 1.0:
+            self._recent.popleft()
+        waits = []
+        if len(self._recent) >= per_second:
+            waits.append(self._recent[0] + 1.0 - now)
+        last = self._last_to_chat.get(chat_id)
+        if last is not None and now - last < self.limits.chat_interval:
+            waits.append(last + self.limits.chat_interval - now)
+        group = self._to_group.get(chat_id)
+        if group is not None:
+            window = self.limits.group_window
+            while group and now - group[0] >= window:
+                group.popleft()
+            if len(group) >= self.limits.group_per_minute:
+                waits.append(group[0] + window - now)
+        if waits:
+            retry_after = max(1, math.ceil(max(waits)))
+            raise ApiError(
+                429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+            )
+        self._recent.append(now)
+        self._last_to_chat[chat_id] = now
+        if chat_id < 0:
+            self._to_group.setdefault(chat_id, deque()).append(now)
+
+
 @dataclass
 class FakeBotApi:
     """State of one fake bot and the Telegram around it."""
@@ -164,6 +215,11 @@ class FakeBotApi:
     bot_username: str = "hearing_watch_test_bot"
     # Longest a getUpdates call waits; short, so that a bot under test stops quickly.
     max_long_poll: float = 0.25
+    # Seconds every call takes besides its work: a real round trip to Telegram is ~100 ms.
+    latency: float = 0.0
+    # Telegram's flood limits, enforced on sendMessage when set.
+    limits: FloodLimits | None = None
+    too_many_requests: int = 0  # 429s answered
 
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -181,6 +237,7 @@ class FakeBotApi:
         self._callback_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._flood = FloodControl(self.limits) if self.limits else None
         self.port = 0
         self._methods: dict[str, Handler] = {
             name.lower(): handler
@@ -267,6 +324,15 @@ class FakeBotApi:
                 await asyncio.sleep(fault.delay)
             if fault.error is not None:
                 raise fault.error
+        if self._flood is not None and method == "sendmessage" and chat_id is not None:
+            paid = str(params.get("allow_paid_broadcast")).lower() == "true"
+            try:
+                self._flood.admit(chat_id, time.monotonic(), paid=paid)
+            except ApiError:
+                self.too_many_requests += 1
+                raise
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return await handler(params)
 
     async def _record(self, call: Call) -> None:
@@ -290,6 +356,30 @@ class FakeBotApi:
         chat = ChatRef(chat_id, kind, title)
         self.chats[chat.id] = chat
         return chat
+
+    def block(self, chat: ChatRef) -> None:
+        """The user blocked the bot (or the bot was kicked from the group)."""
+        description = (
+            "Forbidden: bot was blocked by the user"
+            if chat.type == "private"
+            else "Forbidden: bot was kicked from the group chat"
+        )
+        self.faults.append(Fault(chat_id=chat.id, error=ApiError(403, description)))
+
+    def migrate(self, chat: ChatRef, new_id: int) -> ChatRef:
+        """The group became a supergroup: its old id answers with migrate_to_chat_id."""
+        supergroup = self.group(new_id, kind="supergroup", title=chat.title or "Supporters")
+        error = ApiError(
+            400,
+            "Bad Request: group chat was upgraded to a supergroup chat",
+            migrate_to_chat_id=new_id,
+        )
+        self.faults.append(Fault(chat_id=chat.id, error=error))
+        return supergroup
+
+    def received(self, chat_id: int) -> int:
+        """How many messages the bot sent to a chat."""
+        return sum(1 for (cid, _) in self.messages if cid == chat_id)
 
     def set_member(self, chat: ChatRef, user: UserRef, status: str) -> None:
         """'creator', 'administrator', 'member', 'restricted', 'left' or 'kicked'."""
@@ -446,7 +536,7 @@ class FakeBotApi:
             raise bad_request(f"can't parse entities: {exc}") from None
         if not visible.strip():
             raise bad_request("message text is empty")
-        if len(visible) > MAX_TEXT_LENGTH:
+        if len(visible.encode("utf-16-le")) // 2 > MAX_TEXT_LENGTH:
             raise bad_request("message is too long")
         return text, visible
 

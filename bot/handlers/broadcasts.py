@@ -1,0 +1,235 @@
+"""Moderators' broadcasts: /outcome and /update with a preview, Send and Cancel, progress.
+
+Nothing is sent at once: the preview is exactly what subscribers will see, and Send queues it
+for the delivery engine, once, however often it is pressed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filters
+
+from bot import broadcast_texts as show
+from bot import staff_texts as say
+from bot.context import Context, HearingWatchApp
+from bot.handlers.staff import Actor, staff_command
+from bot.parsing import parse_outcome, parse_update
+from storage import deliveries, editing, schedule, staff, subscriptions
+from storage.editing import ScheduleError
+from storage.models import (
+    Broadcast,
+    BroadcastKind,
+    BroadcastStatus,
+    CaseStatus,
+    HearingStatus,
+    Role,
+)
+
+logger = logging.getLogger(__name__)
+
+SEND = "bsend"
+CANCEL = "bcancel"
+BUTTON_PATTERN = rf"^({SEND}|{CANCEL}):\d+$"
+PROGRESS_INTERVAL = 3.0  # seconds between edits of a preview: often enough, not spammy
+RECENT = 10
+
+
+async def _preview(
+    message: Message,
+    context: Context,
+    actor: Actor,
+    *,
+    kind: BroadcastKind,
+    case_id: str,
+    text: str,
+    payload: dict[str, object],
+) -> None:
+    """Store a draft and show it exactly as subscribers will see it, with Send and Cancel."""
+    length = show.visible_length(text)
+    if length > show.MAX_LENGTH:
+        raise ScheduleError(show.too_long(length))
+    async with context.bot_data.database.writing() as session:
+        chats = await subscriptions.count_subscribers(session, case_id=case_id)
+        draft = await deliveries.create_draft(
+            session,
+            kind=kind,
+            case_id=case_id,
+            text=text,
+            created_by=actor.user_id,
+            priority=deliveries.URGENT if kind == BroadcastKind.OUTCOME else deliveries.NORMAL,
+            payload=payload,
+        )
+    assert draft.id is not None
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(show.send_label(chats), callback_data=f"{SEND}:{draft.id}"),
+                InlineKeyboardButton("Cancel", callback_data=f"{CANCEL}:{draft.id}"),
+            ]
+        ]
+    )
+    shown = await message.reply_text(text, reply_markup=keyboard)
+    async with context.bot_data.database.writing() as session:
+        await deliveries.set_preview(
+            session, broadcast_id=draft.id, chat_id=shown.chat_id, message_id=shown.message_id
+        )
+
+
+@staff_command(Role.MODERATOR)
+async def cmd_outcome(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Preview the outcome of a hearing; Send records it and tells the subscribers."""
+    request = parse_outcome(args)
+    async with context.bot_data.database.reading() as session:
+        hearing = await editing.get_hearing(session, request.hearing_id)
+        case = await schedule.get_case(session, hearing.case_id)
+    assert case is not None
+    if hearing.status not in (HearingStatus.SCHEDULED, HearingStatus.HELD):
+        raise ScheduleError(f"Hearing #{hearing.id} is {hearing.status}; it had no outcome.")
+    if case.status != CaseStatus.ACTIVE:
+        raise ScheduleError(f"The case {case.id} is closed.")
+    await _preview(
+        message,
+        context,
+        actor,
+        kind=BroadcastKind.OUTCOME,
+        case_id=case.id,
+        text=show.outcome_message(case, hearing, request.text),
+        payload={"hearing_id": hearing.id, "outcome": request.text},
+    )
+
+
+@staff_command(Role.MODERATOR)
+async def cmd_update(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """Preview news about a case; Send tells its subscribers."""
+    request = parse_update(args)
+    async with context.bot_data.database.reading() as session:
+        case = await schedule.get_case(session, request.case_id)
+    if case is None:
+        raise ScheduleError(f"There is no case “{request.case_id}”. /cases lists them.")
+    if case.status != CaseStatus.ACTIVE:
+        raise ScheduleError(f"The case {case.id} is closed.")
+    await _preview(
+        message,
+        context,
+        actor,
+        kind=BroadcastKind.UPDATE,
+        case_id=case.id,
+        text=show.update_message(case, request.text),
+        payload={"text": request.text},
+    )
+
+
+@staff_command(Role.MODERATOR)
+async def cmd_broadcasts(message: Message, context: Context, actor: Actor, args: str) -> None:
+    """The latest broadcasts with their figures."""
+    async with context.bot_data.database.reading() as session:
+        items = await deliveries.recent(session, limit=RECENT)
+        titles = {
+            s.case.id: s.case.title
+            for s in await schedule.case_summaries(session, context.bot_data.clock())
+        }
+    await message.reply_text(show.recent_list(items, titles))
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """Send or Cancel under a preview: acts once, whoever presses again and from wherever."""
+    query, user = update.callback_query, update.effective_user
+    assert query is not None
+    action, _, raw_id = (query.data or "").partition(":")
+    if user is None:
+        await query.answer()
+        return
+    async with context.bot_data.database.reading() as session:
+        role = await staff.role_of(session, user.id, context.bot_data.settings.access.admins)
+    if role is None:
+        logger.warning("broadcast button refused: user %s is not staff", user.id)
+        await query.answer(say.NOT_STAFF, show_alert=True)
+        return
+    broadcast_id = int(raw_id)
+    async with context.bot_data.database.writing() as session:
+        if action == SEND:
+            broadcast = await deliveries.start(
+                session, broadcast_id=broadcast_id, now=context.bot_data.clock()
+            )
+        else:
+            cancelled = await deliveries.cancel_draft(session, broadcast_id=broadcast_id)
+            broadcast = await session.get(Broadcast, broadcast_id) if cancelled else None
+    if broadcast is None:
+        await query.answer(show.ALREADY_HANDLED)
+        return
+    if action == SEND:
+        context.bot_data.engine.wake()
+        await query.answer(f"Sending to {broadcast.total:,} chats.")
+        async with context.bot_data.database.reading() as session:
+            progress = await deliveries.progress(session, broadcast_id=broadcast_id)
+        text = show.progress_view(broadcast, progress)
+        context.bot_data.progress_shown[broadcast_id] = text
+    else:
+        await query.answer("Cancelled.")
+        text = show.cancelled(broadcast)
+    await query.edit_message_text(text, reply_markup=None)
+
+
+async def report_progress(context: Context) -> None:
+    """Edit each broadcast's preview with its figures, and with the final report when done."""
+    async with context.bot_data.database.reading() as session:
+        followed = [
+            (broadcast, await deliveries.progress(session, broadcast_id=broadcast.id or 0))
+            for broadcast in await deliveries.unreported(session)
+        ]
+    shown = context.bot_data.progress_shown
+    for broadcast, progress in followed:
+        assert broadcast.id is not None
+        assert broadcast.preview_chat_id is not None
+        done = broadcast.status == BroadcastStatus.DONE
+        text = show.progress_view(broadcast, progress)
+        if shown.get(broadcast.id) != text:
+            try:
+                await context.bot.edit_message_text(
+                    text,
+                    chat_id=broadcast.preview_chat_id,
+                    message_id=broadcast.preview_message_id,
+                )
+            except BadRequest as exc:
+                if "not modified" not in exc.message.lower():
+                    # The staff member deleted the preview: stop following it.
+                    logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
+                    done = True
+            except TelegramError as exc:
+                logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
+                continue
+            shown[broadcast.id] = text
+        if done:
+            async with context.bot_data.database.writing() as session:
+                await deliveries.mark_reported(session, broadcast_id=broadcast.id)
+            shown.pop(broadcast.id, None)
+
+
+async def on_any_update(update: Update, context: Context) -> None:
+    """A chat that was unreachable wrote again: its subscriptions resume."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    async with context.bot_data.database.reading() as session:
+        paused = await subscriptions.is_paused(session, chat_id=chat.id)
+    if paused:
+        async with context.bot_data.database.writing() as session:
+            await subscriptions.mark_reachable(session, chat_id=chat.id)
+        logger.info("chat %s is reachable again; its subscriptions resume", chat.id)
+
+
+def register(app: HearingWatchApp) -> None:
+    """Add the broadcast handlers and the progress job."""
+    # Group -1 runs before the commands and lets every update go on to them.
+    app.add_handler(TypeHandler(Update, on_any_update), group=-1)
+    commands = {"outcome": cmd_outcome, "update": cmd_update, "broadcasts": cmd_broadcasts}
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=BUTTON_PATTERN))
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(
+        report_progress, interval=PROGRESS_INTERVAL, first=PROGRESS_INTERVAL, name="progress"
+    )

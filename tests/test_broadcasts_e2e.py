@@ -1,0 +1,130 @@
+"""Moderators' broadcasts end to end: preview, Send once, progress, final report."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.context import HearingWatchApp
+from bot.handlers import broadcasts
+from tests.conftest import ADMIN_ID
+from tests.fakebot import FakeBotApi, UserRef
+
+ADMIN = UserRef(ADMIN_ID)
+MODERATOR = UserRef(777)
+SUPPORTERS = [UserRef(5000 + i) for i in range(6)]
+GROUP_ID = -1007770001
+
+
+@pytest.fixture(autouse=True)
+def _fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress edits every few seconds in production; sooner in tests."""
+    monkeypatch.setattr(broadcasts, "PROGRESS_INTERVAL", 0.2)
+
+
+def buttons(message: dict[str, object]) -> dict[str, str]:
+    markup = message.get("reply_markup") or {"inline_keyboard": []}
+    assert isinstance(markup, dict)
+    return {b["text"]: b["callback_data"] for row in markup["inline_keyboard"] for b in row}
+
+
+async def subscribers(fake: FakeBotApi, case_id: str = "tabarak") -> list[int]:
+    chats = []
+    for user in SUPPORTERS:
+        chat = fake.private_chat(user)
+        await fake.say(chat, user, f"/subscribe {case_id}")
+        chats.append(chat.id)
+    group = fake.group(GROUP_ID)
+    fake.set_member(group, SUPPORTERS[0], "administrator")
+    await fake.say(group, SUPPORTERS[0], f"/subscribe {case_id}")
+    return [*chats, GROUP_ID]
+
+
+def got(fake: FakeBotApi, chat_id: int, fragment: str) -> int:
+    return sum(fragment in m["text"] for m in fake.sent_to(chat_id))
+
+
+async def test_outcome_preview_send_progress_and_report(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    chats = await subscribers(fake)
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    moderator = fake.private_chat(MODERATOR)
+    text = "The court ruled <b>against</b> deportation & released him.\nHe is free."
+    preview = await fake.say(moderator, MODERATOR, f"/outcome #4 {text}")
+    # Exactly what subscribers will see: the moderator's text as typed, line break included.
+    assert "Outcome of the hearing: Tilek Tabarak" in preview["text"]
+    assert text in preview["text"]
+    assert set(buttons(preview)) == {"Send to 7 chats", "Cancel"}
+    assert not any(got(fake, chat, "Outcome of the hearing") for chat in chats)  # not yet
+
+    send = buttons(preview)["Send to 7 chats"]
+    first = fake.click(moderator, MODERATOR, preview, send)
+    second = fake.click(moderator, MODERATOR, preview, send)  # a double tap
+    answers = {(await first)["text"], (await second)["text"]}
+    assert answers == {"Sending to 7 chats.", "This broadcast was sent or cancelled already."}
+    await fake.wait_for(lambda: all(got(fake, chat, "Outcome of the hearing") for chat in chats))
+    shown = fake.messages[(moderator.id, preview["message_id"])]
+    await fake.wait_for(
+        lambda: shown["text"].startswith("Done: 7/7 sent · 0 unreachable · 0 failed")
+    )
+    assert all(got(fake, chat, "Outcome of the hearing") == 1 for chat in chats)
+
+    case = (await fake.say(fake.private_chat(SUPPORTERS[1]), SUPPORTERS[1], "/case tabarak"))[
+        "text"
+    ]
+    assert "Held" in case
+    assert f"Outcome: {text}" in case
+    listing = (await fake.say(moderator, MODERATOR, "/broadcasts"))["text"]
+    assert re.search(r"outcome · tabarak .*\n.* done · 7/7 sent", listing)
+    audit = (await fake.say(admin, ADMIN, "/audit 3"))["text"]
+    assert f"user {MODERATOR.id} · outcome hearing #4" in audit
+
+
+async def test_update_can_be_cancelled(bot: HearingWatchApp, fake: FakeBotApi) -> None:
+    chats = await subscribers(fake, "musakhan-alimuly")
+    admin = fake.private_chat(ADMIN)
+    preview = await fake.say(admin, ADMIN, "/update musakhan-alimuly The appeal is in March.")
+    assert "News: Kaster Musakhan and Murager Alimuly" in preview["text"]
+    send = buttons(preview)["Send to 7 chats"]  # as a second device still shows it
+    answer = await fake.click(admin, ADMIN, preview, buttons(preview)["Cancel"])
+    assert answer["text"] == "Cancelled."
+    shown = fake.messages[(admin.id, preview["message_id"])]
+    await fake.wait_for(lambda: shown["text"].startswith("Cancelled: nothing was sent."))
+    late = await fake.click(admin, ADMIN, preview, send)
+    assert late["text"] == "This broadcast was sent or cancelled already."
+    await fake.say(admin, ADMIN, "/help")
+    assert not any(got(fake, chat, "News:") for chat in chats)
+
+
+async def test_too_long_is_refused_at_preview_with_the_numbers(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    reply = await fake.say(admin, ADMIN, "/update tabarak " + "x" * 4090)
+    assert reply["text"].startswith("⚠️")
+    assert "limit is 4,096" in reply["text"]
+    assert "/broadcasts" not in reply["text"]
+    assert "No broadcasts yet." in (await fake.say(admin, ADMIN, "/broadcasts"))["text"]
+
+
+async def test_a_blocked_chat_comes_back_when_it_writes(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    chats = await subscribers(fake)
+    blocked = fake.chats[chats[2]]
+    fake.block(blocked)
+    admin = fake.private_chat(ADMIN)
+    preview = await fake.say(admin, ADMIN, "/update tabarak First news.")
+    await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 7 chats"])
+    shown = fake.messages[(admin.id, preview["message_id"])]
+    await fake.wait_for(lambda: shown["text"].startswith("Done: 6/7 sent · 1 unreachable"))
+
+    fake.faults.clear()  # the supporter unblocks the bot and writes to it
+    await fake.say(blocked, SUPPORTERS[2], "/mysubs")
+    preview = await fake.say(admin, ADMIN, "/update tabarak Second news.")
+    assert "Send to 7 chats" in buttons(preview)
+    await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 7 chats"])
+    await fake.wait_for(lambda: got(fake, blocked.id, "Second news.") == 1)
