@@ -13,13 +13,14 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, Defaults
 
+from bot import reminders
 from bot.context import CONTEXT_TYPES, HearingWatchApp
 from bot.handlers import broadcasts, common, staff, supporters
 from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import DeliverySettings, Settings
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
-from jobs.sender import telegram_send
+from jobs.sender import sending_bot, telegram_send
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -67,10 +68,20 @@ async def _post_init(app: HearingWatchApp) -> None:
     settings = app.bot_data.settings
     app.bot_data.database = database = Database(settings.database.url)
     app.bot_data.progress_shown = {}
-    send = telegram_send(app.bot, paid_broadcast=settings.delivery.paid_broadcast)
+    # Broadcasts get a bot of their own, with connections for every send in flight.
+    app.bot_data.sending_bot = sender = sending_bot(
+        app.bot.token,
+        base_url=settings.telegram.base_url,
+        defaults=app.bot.defaults,
+        connections=settings.delivery.concurrency,
+    )
+    await sender.initialize()
+    send = telegram_send(sender, paid_broadcast=settings.delivery.paid_broadcast)
     app.bot_data.engine = DeliveryEngine(database, send, engine_settings(settings.delivery))
     # Broadcasts a previous run left unfinished are picked up from the database at once.
     app.bot_data.engine_task = asyncio.create_task(app.bot_data.engine.run(), name="delivery")
+    # Reminder jobs live only in memory: rebuild them from the database.
+    await reminders.reconcile(app)
     # Menus are a convenience: a Bot API server that refuses them costs a warning, not the start.
     await set_default_menu(app.bot)
     async with app.bot_data.database.reading() as session:
@@ -85,6 +96,9 @@ async def _post_stop(app: HearingWatchApp) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    sender = getattr(app.bot_data, "sending_bot", None)
+    if sender is not None:
+        await sender.shutdown()
 
 
 async def _post_shutdown(app: HearingWatchApp) -> None:
@@ -123,5 +137,6 @@ def build_application(
     supporters.register(app)
     staff.register(app)
     broadcasts.register(app)
+    reminders.register(app)
     common.register_last(app)
     return app

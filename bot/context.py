@@ -21,6 +21,7 @@ class BotData:
     database: Database
     clock: Callable[[], datetime]
     engine: DeliveryEngine
+    sending_bot: ExtBot[None]
     engine_task: asyncio.Task[None]
     # The progress text last shown on each broadcast's preview, so unchanged ones are not edited.
     progress_shown: dict[int, str]

@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from jobs.reminders import ReminderRules, duration_name, parse_duration
+from storage.schedule_file import parse_time
+
 CONFIG_ENV_VAR = "HEARINGWATCH_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.toml")
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -94,6 +97,39 @@ class DeliverySettings(_Section):
     max_attempts: Annotated[int, Field(gt=0)] = 5
 
 
+class RemindersSettings(_Section):
+    """When subscribers are reminded of a hearing."""
+
+    offsets: list[str] = ["24h", "2h"]  # before a hearing with a known hour
+    # For a hearing whose hour is not announced: the evening before and the morning of the day.
+    tba_at: str = "18:00"
+    tba_morning: str = "08:00"
+
+    @field_validator("offsets")
+    @classmethod
+    def _durations(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError('give at least one offset, e.g. ["24h", "2h"]')
+        return [duration_name(parse_duration(item)) for item in value]
+
+    @field_validator("tba_at", "tba_morning")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        at = parse_time(value)
+        if at is None:
+            raise ValueError("must be a time of day such as 18:00")
+        return value
+
+    @property
+    def rules(self) -> ReminderRules:
+        """The planner's view of these settings, longest offset first."""
+        offsets = sorted((parse_duration(item) for item in self.offsets), reverse=True)
+        day_before, morning = parse_time(self.tba_at), parse_time(self.tba_morning)
+        assert day_before is not None
+        assert morning is not None
+        return ReminderRules(tuple(offsets), day_before, morning)
+
+
 class Settings(BaseSettings):
     """Everything an operator configures."""
 
@@ -109,6 +145,7 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
+    reminders: RemindersSettings = RemindersSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -6,6 +6,7 @@ import html
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from jobs.reminders import describe_duration, parse_duration, until
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
 from storage.schedule import CaseSummary, is_upcoming, local_start
 
@@ -22,6 +23,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("subscribe", "Get reminders and news of a case: /subscribe <id>"),
     ("unsubscribe", "Stop them: /unsubscribe <id> or /unsubscribe all"),
     ("mysubs", "The cases this chat follows"),
+    ("remind", "When this chat is reminded before a hearing"),
     ("help", "What this bot does"),
 )
 
@@ -180,3 +182,42 @@ def unsubscribed_all(case_ids: list[str]) -> str:
 
 def my_subscriptions(summaries: list[CaseSummary], now: datetime) -> str:
     return "<b>This chat follows</b>\n\n" + case_list(summaries, now)
+
+
+def reminder(case: Case, hearing: Hearing, now: datetime) -> str:
+    """The reminder before a hearing; how long until it starts is computed as it is sent."""
+    start = local_start(hearing)
+    if hearing.time_tba:
+        today = now.astimezone(start.tzinfo).date()
+        day = "Today" if start.date() == today else "Tomorrow"
+        if start.date() > today + timedelta(days=1):
+            day = f"On {format_date(start)}"
+        when = f"{day}; the hour is not announced yet."
+    else:
+        when = f"Starts {until(hearing.starts_at, now)}."
+    return (
+        f"⏰ <b>Reminder</b>: {escape(case.title)}\n"
+        f"Hearing: {format_when(hearing)}\n"
+        f"{format_place(hearing)}\n"
+        f"{when}\n/case {case.id}"
+    )
+
+
+def reminder_choice(choice: list[str] | None, offsets: tuple[str, ...]) -> str:
+    """What /remind says about this chat's reminders."""
+    chosen = list(offsets) if choice is None else [o for o in offsets if o in choice]
+    if not chosen:
+        now = "no reminders"
+    else:
+        now = "reminders " + " and ".join(f"{offset_label(o)} before" for o in chosen)
+        now += " each hearing"
+    default = " (the default)" if choice is None else ""
+    return (
+        f"This chat gets {now}{default}. A hearing whose hour is not announced is reminded the"
+        " evening before and on its morning. Choose:"
+    )
+
+
+def offset_label(offset: str) -> str:
+    """'1d' → '1 day', '2h' → '2 hours', '30m' → '30 minutes'."""
+    return describe_duration(parse_duration(offset))

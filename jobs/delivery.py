@@ -5,8 +5,9 @@ sends with ``jobs.limits``, runs many at once so that the limits and not round t
 and writes the results back in batches. It knows nothing of Telegram: ``send`` is any coroutine
 that returns one of the results below (``jobs.sender`` adapts python-telegram-bot).
 
-Guarantee: a delivery is marked sent only after Telegram accepted it. If the process dies, every
-delivery not yet marked is sent again at the next start, so nothing is lost and at most the
+Guarantee: a delivery is marked sent only after Telegram accepted it. A stop lets the sends under
+way finish and records them, so a restart repeats nothing. If the process is killed instead,
+every delivery not yet marked is sent again at the next start: nothing is lost, and at most the
 messages in flight, or sent but not yet recorded (one flush interval), go out twice.
 """
 
@@ -79,6 +80,7 @@ class EngineSettings:
     page: int = 200  # deliveries read per query and broadcast
     flush_interval: float = 0.1  # seconds between batched writes of results
     poll_interval: float = 1.0  # seconds between looks for new broadcasts when idle
+    stop_grace: float = 10.0  # seconds the sends under way may take to finish at a stop
 
 
 @dataclass
@@ -129,13 +131,16 @@ class DeliveryEngine:
         self._wake.set()
 
     async def run(self) -> None:
-        """Send until cancelled; what is in flight at cancellation is sent again next time."""
+        """Send until cancelled. On cancellation nothing new leaves; the sends under way may
+        finish (for ``stop_grace`` seconds) and are recorded, so a restart repeats none of them."""
         flusher = asyncio.create_task(self._flush_forever(), name="delivery-flush")
         try:
             while True:
                 await self._step()
         finally:
             flusher.cancel()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=self.settings.stop_grace)
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(flusher, *self._tasks, return_exceptions=True)

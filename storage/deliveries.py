@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, update
+from sqlalchemy import delete, func, insert, literal, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -112,6 +113,15 @@ async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> B
         .join(Chat)
         .where(Subscription.case_id == broadcast.case_id, col(Chat.reachable).is_(True))
     )
+    if broadcast.kind == BroadcastKind.REMINDER:
+        # Only the chats that want this reminder: the default (all), or a choice naming it.
+        offset = broadcast.payload["offset"]
+        targets = targets.where(
+            or_(
+                col(Chat.reminder_offsets).is_(None),
+                col(Chat.reminder_offsets).contains(f",{offset},"),
+            )
+        )
     # Streamed inside the database: no subscriber list is held in memory.
     await session.execute(
         insert(Delivery).from_select(["broadcast_id", "chat_id", "status", "attempts"], targets)
@@ -350,4 +360,67 @@ async def unreported(session: AsyncSession) -> list[Broadcast]:
 async def mark_reported(session: AsyncSession, *, broadcast_id: int) -> None:
     await session.execute(
         update(Broadcast).where(col(Broadcast.id) == broadcast_id).values(reported=True)
+    )
+
+
+async def handled_reminders(session: AsyncSession, keys: Collection[str]) -> set[str]:
+    """Which of these reminder keys were sent, are being sent, or were skipped."""
+    if not keys:
+        return set()
+    result = await session.execute(
+        select(Broadcast.reminder_key).where(col(Broadcast.reminder_key).in_(list(keys)))
+    )
+    return {key for key in result.scalars() if key is not None}
+
+
+async def _claim_reminder(session: AsyncSession, broadcast: Broadcast) -> bool:
+    """Store a reminder broadcast unless its key exists: the once-only guard."""
+    try:
+        async with session.begin_nested():
+            session.add(broadcast)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def start_reminder(
+    session: AsyncSession,
+    *,
+    key: str,
+    case_id: str,
+    hearing_id: int,
+    offset: str,
+    text: str,
+    now: datetime,
+) -> Broadcast | None:
+    """Queue a reminder for the chats that want it; None when this key was handled already."""
+    draft = Broadcast(
+        kind=BroadcastKind.REMINDER,
+        priority=URGENT,
+        case_id=case_id,
+        text=text,
+        payload={"hearing_id": hearing_id, "offset": offset},
+        reminder_key=key,
+    )
+    if not await _claim_reminder(session, draft):
+        return None
+    assert draft.id is not None
+    return await start(session, broadcast_id=draft.id, now=now)
+
+
+async def skip_reminder(session: AsyncSession, *, key: str, case_id: str, now: datetime) -> None:
+    """Record a reminder that will not be sent (superseded, or too late), so it stays handled."""
+    await _claim_reminder(
+        session,
+        Broadcast(
+            kind=BroadcastKind.REMINDER,
+            case_id=case_id,
+            text="",
+            status=BroadcastStatus.DONE,
+            reminder_key=key,
+            started_at=now,
+            finished_at=now,
+            reported=True,
+        ),
     )

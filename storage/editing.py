@@ -286,3 +286,18 @@ async def upcoming_hearings(
     query = query.where(Hearing.starts_at >= now - dt.timedelta(hours=26))
     hearings = (await session.execute(query)).scalars()
     return [hearing for hearing in hearings if is_upcoming(hearing, now)]
+
+
+async def scheduled_since(session: AsyncSession, since: dt.datetime) -> list[Hearing]:
+    """Scheduled hearings of active cases starting at or after ``since``, soonest first."""
+    query = (
+        select(Hearing)
+        .join(Case)
+        .where(
+            Case.status == CaseStatus.ACTIVE,
+            Hearing.status == HearingStatus.SCHEDULED,
+            col(Hearing.starts_at) >= since,
+        )
+        .order_by(col(Hearing.starts_at), col(Hearing.id))
+    )
+    return list((await session.execute(query)).scalars())

@@ -85,6 +85,8 @@ class Chat(SQLModel, table=True):
     id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     type: ChatType = Field(sa_type=String(16))
     reachable: bool = True
+    # Which reminders the chat wants, as ",1d,2h," (None: the configured default; ",": none).
+    reminder_offsets: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -178,6 +180,7 @@ class Broadcast(SQLModel, table=True):
     """
 
     __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_reminder_key", "reminder_key", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: BroadcastKind = Field(sa_type=String(16))
@@ -197,6 +200,8 @@ class Broadcast(SQLModel, table=True):
     preview_chat_id: int | None = Field(default=None, sa_type=BigInteger)
     preview_message_id: int | None = None
     reported: bool = False  # the final report was shown
+    # Set on reminders: "<hearing>:<instant>:<offset>"; unique, so a reminder is made once.
+    reminder_key: str | None = Field(default=None, max_length=80)
 
 
 class Delivery(SQLModel, table=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum, auto
 from typing import Any
 
@@ -126,3 +127,25 @@ async def is_paused(session: AsyncSession, *, chat_id: int) -> bool:
 async def mark_reachable(session: AsyncSession, *, chat_id: int) -> None:
     """The chat wrote again: resume sending to it."""
     await session.execute(update(Chat).where(col(Chat.id) == chat_id).values(reachable=True))
+
+
+def _encode_choice(offsets: Iterable[str] | None) -> str | None:
+    return None if offsets is None else "," + "".join(f"{o}," for o in offsets)
+
+
+async def reminder_choice(session: AsyncSession, *, chat_id: int) -> list[str] | None:
+    """The reminders a chat chose (offset names), or None for the configured default."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None or chat.reminder_offsets is None:
+        return None
+    return [name for name in chat.reminder_offsets.split(",") if name]
+
+
+async def set_reminder_choice(
+    session: AsyncSession, *, chat_id: int, chat_type: ChatType, offsets: Iterable[str] | None
+) -> None:
+    """Which reminders a chat wants: offset names, [] for none, None for the default."""
+    await remember_chat(session, chat_id=chat_id, chat_type=chat_type)
+    await session.execute(
+        update(Chat).where(col(Chat.id) == chat_id).values(reminder_offsets=_encode_choice(offsets))
+    )

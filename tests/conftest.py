@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,11 +27,18 @@ ADMIN_ID = 900_001
 
 @dataclass
 class Clock:
-    """The bot's idea of now, set by the test."""
+    """The bot's idea of now, set by the test: frozen, or running on from a chosen moment."""
 
     now: datetime = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    shift: timedelta | None = None
+
+    def run_from(self, moment: datetime) -> None:
+        """From now on, time passes as in reality, starting at ``moment``."""
+        self.shift = moment - datetime.now(UTC)
 
     def __call__(self) -> datetime:
+        if self.shift is not None:
+            return datetime.now(UTC) + self.shift
         return self.now
 
 

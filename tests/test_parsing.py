@@ -33,6 +33,8 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "hearings": lambda text: parsing.parse_optional_case_id("hearings", text),
     "grant": lambda text: parsing.parse_user_id("grant", text),
     "audit": parsing.parse_audit,
+    "outcome": parsing.parse_outcome,
+    "update": parsing.parse_update,
 }
 
 

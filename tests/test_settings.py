@@ -76,6 +76,8 @@ def test_token_is_hidden_in_repr(tmp_path: Path) -> None:
         ('[telegram]\nbase_url = "ftp://x"\n', "telegram.base_url: must start with http"),
         ('[schedule]\ntimezone = "Mars/Base"\n', "unknown time zone 'Mars/Base'"),
         ('[access]\nadmins = ["bob"]\n', "access.admins"),
+        ("[delivery]\nconcurrency = 0\n", "delivery.concurrency"),
+        ("[delivery]\nmessages_per_second = -1\n", "delivery.messages_per_second"),
     ],
 )
 def test_mistakes_are_one_line(tmp_path: Path, content: str, expected: str) -> None:
@@ -83,6 +85,26 @@ def test_mistakes_are_one_line(tmp_path: Path, content: str, expected: str) -> N
         load_settings(str(write(tmp_path / "c.toml", content)))
     assert expected in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_delivery_settings(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        "[delivery]\nmessages_per_second = 20\npaid_broadcast = true\nconcurrency = 50\n",
+    )
+    delivery = load_settings(str(path)).delivery
+    assert delivery.messages_per_second == 20
+    assert delivery.paid_broadcast
+    assert delivery.concurrency == 50
+    assert delivery.group_messages_per_minute == 20
+
+
+def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.example.toml documents the real keys: it loads as it is."""
+    example = Path(__file__).resolve().parents[1] / "config.example.toml"
+    settings = load_settings(str(example))
+    assert settings.schedule.timezone == "Asia/Almaty"
+    assert settings.delivery.messages_per_second == 30
 
 
 def test_named_file_must_exist(tmp_path: Path) -> None:

@@ -167,6 +167,9 @@ STAFF_COMMANDS = [
     "/grant 4242",
     "/revoke 4242",
     "/audit",
+    "/outcome #4 The court released him.",
+    "/update tabarak News.",
+    "/broadcasts",
 ]
 
 

@@ -18,6 +18,7 @@ ADMIN = UserRef(ADMIN_ID)
 COMMANDS = [
     "addcase", "editcase", "closecase", "addhearing", "edithearing", "postpone",
     "cancelhearing", "hearings", "staff", "grant", "revoke", "audit",
+    "outcome", "update", "broadcasts",
 ]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filt
 from bot import broadcast_texts as show
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
-from bot.handlers.staff import Actor, staff_command
+from bot.handlers.staff import Actor, schedule_changed, staff_command
 from bot.parsing import parse_outcome, parse_update
 from storage import deliveries, editing, schedule, staff, subscriptions
 from storage.editing import ScheduleError
@@ -162,6 +162,8 @@ async def on_button(update: Update, context: Context) -> None:
         return
     if action == SEND:
         context.bot_data.engine.wake()
+        if broadcast.kind == BroadcastKind.OUTCOME:
+            await schedule_changed(context)  # the hearing is held: its reminders go
         await query.answer(f"Sending to {broadcast.total:,} chats.")
         async with context.bot_data.database.reading() as session:
             progress = await deliveries.progress(session, broadcast_id=broadcast_id)

@@ -10,13 +10,14 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
+from bot import reminders
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
 from bot.menus import set_staff_menu
@@ -142,6 +143,11 @@ def _confirmation_keyboard(pending_id: int, confirm_label: str) -> InlineKeyboar
     )
 
 
+async def schedule_changed(context: Context) -> None:
+    """Rebuild the reminder jobs from the database after a change to the schedule."""
+    await reminders.reconcile(cast(HearingWatchApp, context.application))
+
+
 async def queue_notice(
     session: AsyncSession, context: Context, *, case_id: str, text: str, actor: int
 ) -> Broadcast:
@@ -246,6 +252,7 @@ async def cmd_addhearing(message: Message, context: Context, actor: Actor, args:
         )
         case = await schedule.get_case(session, request.case_id)
     assert case is not None  # add_hearing checked it
+    await schedule_changed(context)
     await message.reply_text(say.hearing_added(case, hearing))
 
 
@@ -261,6 +268,7 @@ async def cmd_edithearing(message: Message, context: Context, actor: Actor, args
             field=request.field,
             value=request.value,
         )
+    await schedule_changed(context)
     await message.reply_text(say.hearing_edited(hearing, request.field))
 
 
@@ -284,6 +292,7 @@ async def cmd_postpone(message: Message, context: Context, actor: Actor, args: s
         broadcast = await queue_notice(
             session, context, case_id=case.id, text=notice, actor=actor.user_id
         )
+    await schedule_changed(context)
     shown = await message.reply_text(say.notice_sent(notice, broadcast.total))
     await follow_progress(context, broadcast, shown)
 
@@ -436,6 +445,7 @@ async def on_confirmation(update: Update, context: Context) -> None:
     if outcome is None:
         await query.answer(say.ALREADY_DONE)
         return
+    await schedule_changed(context)
     await query.answer()
     shown = await query.edit_message_text(outcome.text)
     if outcome.broadcast is not None and isinstance(shown, Message):

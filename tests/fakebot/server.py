@@ -267,9 +267,11 @@ class FakeBotApi:
     async def start(self) -> FakeBotApi:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/_fake/stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        # A broadcast opens hundreds of connections at once; the default backlog (128) drops some.
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=4096)
         await site.start()
         server = site._server
         assert server is not None
@@ -286,6 +288,15 @@ class FakeBotApi:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        """For a client in another process (the benchmark): what arrived where."""
+        received: dict[int, int] = {}
+        for chat_id, _ in self.messages:
+            received[chat_id] = received.get(chat_id, 0) + 1
+        return web.json_response(
+            {"too_many_requests": self.too_many_requests, "received": received}
+        )
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
@@ -442,12 +453,12 @@ class FakeBotApi:
         return [call for call in self.calls if call.method == method.lower()]
 
     async def wait_for(self, probe: Callable[[], T | None], seconds: float = 5.0) -> T:
-        """Wait until ``probe()`` returns something other than None or False, and return it."""
+        """Wait until ``probe()`` returns something truthy, and return it."""
         async with asyncio.timeout(seconds):
             async with self._changed:
                 while True:
                     result = probe()
-                    if result is not None and result is not False:
+                    if result:
                         return result
                     await self._changed.wait()
 

@@ -1,0 +1,209 @@
+"""Reminders as APScheduler jobs (through PTB's JobQueue), rebuilt from the database.
+
+``reconcile`` makes the jobs match the schedule: one job per (hearing, offset) with a
+deterministic id, replaced in place; it runs at start, after every schedule change, and every few
+minutes (which also catches a `hearing-watch import` run from another process). A job that fires
+queues a reminder broadcast for the delivery engine, once per (hearing, instant, offset).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import cast
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot import texts
+from bot.context import Context, HearingWatchApp
+from bot.handlers.supporters import may_change_subscriptions
+from jobs.reminders import Plan, Reminder, has_begun, keys_of, plan
+from storage import deliveries, editing, schedule, subscriptions
+from storage.models import CaseStatus, ChatType, Hearing, HearingStatus
+
+logger = logging.getLogger(__name__)
+
+JOB_PREFIX = "reminder:"
+RECONCILE_INTERVAL = 300.0  # seconds
+# Hearings this far in the past are still looked at, to count reminders dropped while down.
+LOOK_BACK = timedelta(days=2)
+CHOICE = "remind"
+CHOICE_PATTERN = rf"^{CHOICE}:"
+ALL, NONE = "all", "none"
+
+
+async def reconcile(app: HearingWatchApp) -> Plan:
+    """Make the reminder jobs match the database; send what fell due while the bot was down."""
+    data = app.bot_data
+    rules = data.settings.reminders.rules
+    now = data.clock()
+    async with data.database.reading() as session:
+        hearings = await editing.scheduled_since(session, now - LOOK_BACK)
+        handled = await deliveries.handled_reminders(session, keys_of(hearings, rules))
+    result = plan(hearings, rules, now, handled)
+
+    job_queue = app.job_queue
+    assert job_queue is not None
+    wanted = {reminder.job_id for reminder in result.schedule}
+    for job in job_queue.jobs():
+        if job.name and job.name.startswith(JOB_PREFIX) and job.name not in wanted:
+            job.schedule_removal()
+    for reminder in result.schedule:
+        # A delay from the bot's clock, so that tests that set the clock schedule consistently.
+        delay = (reminder.due - now).total_seconds()
+        job_queue.run_once(
+            fire,
+            when=delay,
+            data=reminder,
+            name=reminder.job_id,
+            # Deterministic id: a moved hearing's job is replaced in place. No misfire grace: a
+            # late job still runs, and fire() itself refuses a hearing that has begun.
+            job_kwargs={
+                "id": reminder.job_id,
+                "replace_existing": True,
+                "misfire_grace_time": None,
+            },
+        )
+    for reminder in result.send_now:
+        await send_reminder(app, reminder)
+    if result.skipped or result.dropped:
+        await _mark_handled(app, result.skipped + result.dropped)
+    if result.dropped:
+        logger.warning(
+            "%d reminders fell due while the bot was down and their hearings have begun: dropped",
+            len(result.dropped),
+        )
+    if result.skipped:
+        logger.info("%d overdue reminders superseded by a later one: skipped", len(result.skipped))
+    return result
+
+
+async def _mark_handled(app: HearingWatchApp, reminders: list[Reminder]) -> None:
+    data = app.bot_data
+    async with data.database.writing() as session:
+        for reminder in reminders:
+            hearing = await session.get(Hearing, reminder.hearing_id)
+            if hearing is not None:
+                await deliveries.skip_reminder(
+                    session, key=reminder.key, case_id=hearing.case_id, now=data.clock()
+                )
+
+
+async def send_reminder(app: HearingWatchApp, reminder: Reminder) -> int | None:
+    """Queue a reminder for its chats, unless it is stale or handled; how many chats, or None."""
+    data = app.bot_data
+    now = data.clock()
+    async with data.database.writing() as session:
+        hearing = await session.get(Hearing, reminder.hearing_id)
+        if (
+            hearing is None
+            or hearing.status != HearingStatus.SCHEDULED
+            or hearing.starts_at != reminder.starts_at
+        ):
+            return None  # the hearing moved or ended; reconcile has replaced or removed this job
+        case = await schedule.get_case(session, hearing.case_id)
+        if case is None or case.status != CaseStatus.ACTIVE:
+            return None
+        if has_begun(hearing, now):
+            await deliveries.skip_reminder(session, key=reminder.key, case_id=case.id, now=now)
+            logger.warning("reminder %s came after its hearing began: dropped", reminder.key)
+            return None
+        broadcast = await deliveries.start_reminder(
+            session,
+            key=reminder.key,
+            case_id=case.id,
+            hearing_id=reminder.hearing_id,
+            offset=reminder.offset,
+            text=texts.reminder(case, hearing, now),
+            now=now,
+        )
+    if broadcast is None:
+        return None
+    data.engine.wake()
+    logger.info("reminder %s queued for %d chats", reminder.key, broadcast.total)
+    return broadcast.total
+
+
+def _app(context: Context) -> HearingWatchApp:
+    # PTB types a job's application loosely; it is the one build_application made.
+    return cast(HearingWatchApp, context.application)
+
+
+async def fire(context: Context) -> None:
+    """A reminder job is due."""
+    assert context.job is not None
+    reminder = context.job.data
+    assert isinstance(reminder, Reminder)
+    await send_reminder(_app(context), reminder)
+
+
+async def reconcile_job(context: Context) -> None:
+    """The periodic safety net: changes made elsewhere (an import) are picked up here."""
+    await reconcile(_app(context))
+
+
+def _choice_keyboard(offsets: tuple[str, ...]) -> InlineKeyboardMarkup:
+    row = [
+        InlineKeyboardButton(texts.offset_label(offset), callback_data=f"{CHOICE}:{offset}")
+        for offset in offsets
+    ]
+    both = "Both" if len(offsets) == 2 else "All"
+    return InlineKeyboardMarkup(
+        [
+            row,
+            [
+                InlineKeyboardButton(both, callback_data=f"{CHOICE}:{ALL}"),
+                InlineKeyboardButton("None", callback_data=f"{CHOICE}:{NONE}"),
+            ],
+        ]
+    )
+
+
+async def cmd_remind(update: Update, context: Context) -> None:
+    """Show this chat's reminders with buttons to choose them."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None:
+        return
+    offsets = context.bot_data.settings.reminders.rules.offset_names
+    async with context.bot_data.database.reading() as session:
+        choice = await subscriptions.reminder_choice(session, chat_id=chat.id)
+    await message.reply_text(
+        texts.reminder_choice(choice, offsets), reply_markup=_choice_keyboard(offsets)
+    )
+
+
+async def on_choice(update: Update, context: Context) -> None:
+    """A reminder button: store the chat's choice (in groups, administrators only)."""
+    query, chat = update.callback_query, update.effective_chat
+    assert query is not None
+    if chat is None:
+        await query.answer()
+        return
+    offsets = context.bot_data.settings.reminders.rules.offset_names
+    picked = (query.data or "").partition(":")[2]
+    if picked not in (*offsets, ALL, NONE):
+        await query.answer("That choice is out of date; send /remind again.")
+        return
+    if not await may_change_subscriptions(update, context):
+        await query.answer(texts.ONLY_GROUP_ADMINS, show_alert=True)
+        return
+    choice = list(offsets) if picked == ALL else [] if picked == NONE else [picked]
+    async with context.bot_data.database.writing() as session:
+        await subscriptions.set_reminder_choice(
+            session, chat_id=chat.id, chat_type=ChatType(chat.type), offsets=choice
+        )
+    text = texts.reminder_choice(choice, offsets)
+    await query.answer("Saved.")
+    if query.message is not None and getattr(query.message, "text", None) != text:
+        await query.edit_message_text(text, reply_markup=_choice_keyboard(offsets))
+
+
+def register(app: HearingWatchApp) -> None:
+    """Add /remind and the periodic reconciliation."""
+    app.add_handler(CommandHandler("remind", cmd_remind, filters=filters.UpdateType.MESSAGE))
+    app.add_handler(CallbackQueryHandler(on_choice, pattern=CHOICE_PATTERN))
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(
+        reconcile_job, interval=RECONCILE_INTERVAL, first=RECONCILE_INTERVAL, name="reconcile"
+    )

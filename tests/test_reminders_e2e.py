@@ -1,0 +1,187 @@
+"""Reminders end to end: real APScheduler jobs in the running bot, sent through the engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from bot import reminders
+from bot.context import HearingWatchApp
+from bot.settings import Settings
+from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
+from tests.fakebot import FakeBotApi, UserRef
+
+ADMIN = UserRef(ADMIN_ID)
+ALICE, BOB, CAROL = UserRef(3001), UserRef(3002), UserRef(3003)
+# 16 December 2026 in Almaty (UTC+5): 10:00 local is 05:00 UTC.
+HEARING_DAY = "2026-12-16"
+
+
+def at(hour: int, minute: int, second: int = 0) -> datetime:
+    """A moment on the hearing day, given in Almaty time."""
+    return datetime(2026, 12, 16, hour - 5, minute, second, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(fake: FakeBotApi, database_url: str) -> Settings:
+    return Settings(
+        telegram={"token": fake.token, "base_url": fake.base_url},
+        database={"url": database_url},
+        access={"admins": [ADMIN_ID]},
+        reminders={"offsets": ["5m", "1m"]},
+    )
+
+
+@pytest.fixture
+async def running(settings: Settings, clock: Clock) -> AsyncIterator[HearingWatchApp]:
+    clock.now = at(9, 0)
+    app = await start_bot(settings, clock)
+    yield app
+    await stop_bot(app)
+
+
+def reminders_in(fake: FakeBotApi, chat_id: int) -> list[str]:
+    return [m["text"] for m in fake.sent_to(chat_id) if m["text"].startswith("⏰ Reminder")]
+
+
+async def add_hearing(fake: FakeBotApi, when: str) -> int:
+    admin = fake.private_chat(ADMIN)
+    reply = await fake.say(
+        admin, ADMIN, f"/addhearing tabarak {HEARING_DAY} {when} Zharkent court; Zharkent"
+    )
+    return int(reply["text"].split("#")[1].split(" ")[0])
+
+
+async def test_reminded_once_on_time_then_for_the_new_date_only(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    number = await add_hearing(fake, "10:00")
+    clock.run_from(at(9, 54, 57))  # the 5-minute reminder is due in 3 seconds
+    await reminders.reconcile(running)
+    assert {job.name for job in running.job_queue.jobs()} >= {  # type: ignore[union-attr]
+        f"reminder:{number}:5m",
+        f"reminder:{number}:1m",
+    }
+    text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None), seconds=10)
+    arrived = clock()
+    assert at(9, 55) <= arrived < at(9, 55, 2)  # on time
+    assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in text
+    assert "Starts in 5 minutes." in text or "Starts in 4 minutes." in text
+
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/postpone #{number} {HEARING_DAY} 10:10 the judge is late")
+    await fake.wait_for(
+        lambda: any("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id))
+    )
+    assert not {
+        j.name for j in running.job_queue.jobs() if j.name and j.name.endswith(f":{number}:1m")
+    }  # type: ignore[union-attr]
+
+    clock.run_from(at(10, 4, 57))  # past the old hearing's 1-minute reminder; new 5m due in 3 s
+    await reminders.reconcile(running)
+    await fake.wait_for(lambda: len(reminders_in(fake, alice.id)) == 2, seconds=10)
+    assert "16 December 2026, 10:10" in reminders_in(fake, alice.id)[1]
+    await fake.say(alice, ALICE, "/mysubs")  # everything before it was handled
+    sent = reminders_in(fake, alice.id)
+    assert len(sent) == 2  # never one for the old date's 1-minute slot
+    assert all("10:00 (" not in text for text in sent[1:])
+
+
+async def test_down_across_the_due_time_sends_once_at_start(
+    settings: Settings, fake: FakeBotApi, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock.now = at(9, 0)
+    app = await start_bot(settings, clock)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    await add_hearing(fake, "10:00")
+    await stop_bot(app)
+
+    clock.now = at(9, 57)  # the 5-minute reminder fell due while the bot was down
+    app = await start_bot(settings, clock)
+    try:
+        text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None))
+        assert "Starts in 3 minutes." in text
+    finally:
+        await stop_bot(app)
+
+    app = await start_bot(settings, clock)  # and again: nothing twice
+    try:
+        await fake.say(alice, ALICE, "/mysubs")
+        assert len(reminders_in(fake, alice.id)) == 1
+    finally:
+        await stop_bot(app)
+
+    clock.now = at(10, 0, 30)  # started after the hearing began: none, and it is counted
+    with caplog.at_level(logging.WARNING):
+        app = await start_bot(settings, clock)
+    try:
+        await fake.say(alice, ALICE, "/mysubs")
+        assert len(reminders_in(fake, alice.id)) == 1
+    finally:
+        await stop_bot(app)
+    assert any("have begun: dropped" in r.getMessage() for r in caplog.records)
+
+
+async def test_each_chat_gets_the_reminders_it_chose(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    chats = {}
+    for user, pick in ((ALICE, None), (BOB, "none"), (CAROL, "1m")):
+        chat = fake.private_chat(user)
+        chats[user.id] = chat.id
+        await fake.say(chat, user, "/subscribe tabarak")
+        menu = await fake.say(chat, user, "/remind")
+        assert "the default" in menu["text"]
+        if pick is not None:
+            answer = await fake.click(chat, user, menu, f"remind:{pick}")
+            assert answer["text"] == "Saved."
+    await add_hearing(fake, "10:00")
+    clock.now = at(9, 56)  # the 5-minute reminder is overdue, the 1-minute one not yet
+    await reminders.reconcile(running)
+    await fake.wait_for(lambda: reminders_in(fake, ALICE.id))
+    await fake.say(fake.chats[BOB.id], BOB, "/mysubs")
+    assert len(reminders_in(fake, ALICE.id)) == 1  # the default: both
+    assert reminders_in(fake, BOB.id) == []  # none
+    assert reminders_in(fake, CAROL.id) == []  # only the 1-minute one
+
+
+async def test_a_chat_that_subscribes_later_gets_no_back_dated_reminder(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    await add_hearing(fake, "10:00")
+    clock.now = at(9, 56)
+    await reminders.reconcile(running)
+    await fake.wait_for(lambda: reminders_in(fake, ALICE.id))
+    bob = fake.private_chat(BOB)
+    await fake.say(bob, BOB, "/subscribe tabarak")
+    await reminders.reconcile(running)
+    case = (await fake.say(bob, BOB, "/case tabarak"))["text"]
+    assert "16 December 2026, 10:00" in case
+    assert reminders_in(fake, BOB.id) == []
+
+
+async def test_cancelled_and_held_hearings_lose_their_jobs(
+    running: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    number = await add_hearing(fake, "10:00")
+    job_names = lambda: {j.name for j in running.job_queue.jobs()}  # type: ignore[union-attr]  # noqa: E731
+    assert f"reminder:{number}:5m" in job_names()
+    admin = fake.private_chat(ADMIN)
+    prompt = await fake.say(admin, ADMIN, f"/cancelhearing #{number}")
+    confirm = next(
+        b["callback_data"]
+        for row in prompt["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"].startswith("Cancel the")
+    )
+    await fake.click(admin, ADMIN, prompt, confirm)
+    await fake.wait_for(lambda: f"reminder:{number}:5m" not in job_names())
+    assert not any(name and name.startswith(f"reminder:{number}:") for name in job_names())
