@@ -147,10 +147,30 @@ async def fake_api(people: Population, *, latency: float, limits: bool) -> Async
         await process.wait()
 
 
-def stats(root: str) -> tuple[int, dict[int, int]]:
+@dataclass(frozen=True)
+class FakeStats:
+    """What the fake saw: 429s answered, messages per chat, first and last send (wall clock)."""
+
+    too_many: int
+    received: dict[int, int]
+    first_send_at: float | None
+    last_send_at: float | None
+
+
+def fake_stats(root: str) -> FakeStats:
     with urllib.request.urlopen(f"{root}/_fake/stats") as response:  # noqa: S310 (loopback)
         data = json.load(response)
-    return data["too_many_requests"], {int(k): v for k, v in data["received"].items()}
+    return FakeStats(
+        data["too_many_requests"],
+        {int(k): v for k, v in data["received"].items()},
+        data["first_send_at"],
+        data["last_send_at"],
+    )
+
+
+def stats(root: str) -> tuple[int, dict[int, int]]:
+    seen = fake_stats(root)
+    return seen.too_many, seen.received
 
 
 def lost_and_duplicated(people: Population, received: dict[int, int]) -> tuple[int, int]:

@@ -50,7 +50,8 @@ def _changed(
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
 
-async def _active_case(session: AsyncSession, case_id: str) -> Case:
+async def active_case(session: AsyncSession, case_id: str) -> Case:
+    """The case, or ScheduleError when it does not exist or is closed."""
     case = await session.get(Case, case_id)
     if case is None:
         raise ScheduleError(f"There is no case “{case_id}”. /cases lists them.")
@@ -96,7 +97,7 @@ async def edit_case(
     session: AsyncSession, *, actor: int, case_id: str, field: CaseField, value: str
 ) -> Case:
     """Change a case's title or description."""
-    case = await _active_case(session, case_id)
+    case = await active_case(session, case_id)
     before = case_snapshot(case)
     setattr(case, field, value)
     changed_before, changed_after = _changed(before, case_snapshot(case))
@@ -144,7 +145,7 @@ async def add_hearing(
     now: dt.datetime,
 ) -> Hearing:
     """A new scheduled hearing; dates in the past are refused."""
-    await _active_case(session, case_id)
+    await active_case(session, case_id)
     hearing = Hearing(
         case_id=case_id,
         court=court,
@@ -214,7 +215,7 @@ async def postpone(
     old = await _hearing(session, hearing_id)
     if old.status != HearingStatus.SCHEDULED:
         raise ScheduleError(f"Hearing #{hearing_id} is {old.status}; only a scheduled one moves.")
-    await _active_case(session, old.case_id)
+    await active_case(session, old.case_id)
     new = Hearing(
         case_id=old.case_id,
         court=old.court,

@@ -28,6 +28,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Downgrade the database behind ``engine`` to ``revision`` ("base": no tables)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
 

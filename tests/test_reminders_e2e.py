@@ -12,7 +12,7 @@ from bot import reminders
 from bot.context import HearingWatchApp
 from bot.settings import Settings
 from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
-from tests.fakebot import FakeBotApi, UserRef
+from tests.fakebot import FakeBotApi, FloodLimits, UserRef
 
 ADMIN = UserRef(ADMIN_ID)
 ALICE, BOB, CAROL = UserRef(3001), UserRef(3002), UserRef(3003)
@@ -185,3 +185,34 @@ async def test_cancelled_and_held_hearings_lose_their_jobs(
     await fake.click(admin, ADMIN, prompt, confirm)
     await fake.wait_for(lambda: f"reminder:{number}:5m" not in job_names())
     assert not any(name and name.startswith(f"reminder:{number}:") for name in job_names())
+
+
+async def test_a_restart_mid_fan_out_sends_each_chat_once(database_url: str, clock: Clock) -> None:
+    """Stopped (as a deploy stops it) while a reminder goes out to many chats, and started again:
+    every chat gets it, none twice."""
+    chats = [UserRef(70_000 + i) for i in range(90)]
+    async with FakeBotApi(limits=FloodLimits(), latency=0.05) as fake:
+        settings = Settings(
+            telegram={"token": fake.token, "base_url": fake.base_url},
+            database={"url": database_url},
+            access={"admins": [ADMIN_ID]},
+            reminders={"offsets": ["5m", "1m"]},
+        )
+        clock.now = at(9, 0)
+        app = await start_bot(settings, clock)
+        try:
+            for user in chats:
+                await fake.say(fake.private_chat(user), user, "/subscribe tabarak")
+            await add_hearing(fake, "10:00")
+            clock.now = at(9, 56)
+            await reminders.reconcile(app)  # 90 chats at 30 a second: 3 seconds
+            await fake.wait_for(lambda: sum(len(reminders_in(fake, u.id)) for u in chats) >= 30)
+        finally:
+            await stop_bot(app)
+        app = await start_bot(settings, clock)
+        try:
+            await fake.wait_for(lambda: all(reminders_in(fake, u.id) for u in chats), seconds=20)
+        finally:
+            await stop_bot(app)
+        assert [len(reminders_in(fake, u.id)) for u in chats] == [1] * len(chats)
+        assert fake.too_many_requests == 0

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from storage import schedule, subscriptions
 from storage.database import Database
-from storage.migrate import current_revision, upgrade
+from storage.migrate import current_revision, downgrade, upgrade
 from storage.models import Case, CaseStatus, Chat, ChatType, HearingStatus
 from storage.schedule_file import SEED_FILE, apply_schedule, read_schedule_file, seed_if_empty
 from storage.subscriptions import SubscribeResult
@@ -196,3 +196,23 @@ async def test_a_failed_write_changes_nothing(database: Database) -> None:
         await subscribe_then_fail()
     async with database.reading() as session:
         assert await subscriptions.subscribed_case_ids(session, chat_id=42) == set()
+
+
+async def test_migrations_match_the_models(database: Database) -> None:
+    """Every model change has its migration: autogenerate would find nothing to do."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    async with database.engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
+        )
+    assert differences == []
+
+
+async def test_migrations_go_down_and_up_again(database: Database) -> None:
+    await downgrade(database.engine, "base")
+    assert await current_revision(database.engine) is None
+    await upgrade(database.engine)
+    assert await current_revision(database.engine) is not None

@@ -13,17 +13,15 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filters
 
 from bot import broadcast_texts as show
-from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
-from bot.handlers.staff import Actor, schedule_changed, staff_command
+from bot.handlers.staff import Actor, schedule_changed, staff_command, staff_press
 from bot.parsing import parse_outcome, parse_update
-from storage import deliveries, editing, schedule, staff, subscriptions
+from storage import deliveries, editing, schedule, subscriptions
 from storage.editing import ScheduleError
 from storage.models import (
     Broadcast,
     BroadcastKind,
     BroadcastStatus,
-    CaseStatus,
     HearingStatus,
     Role,
 )
@@ -84,12 +82,9 @@ async def cmd_outcome(message: Message, context: Context, actor: Actor, args: st
     request = parse_outcome(args)
     async with context.bot_data.database.reading() as session:
         hearing = await editing.get_hearing(session, request.hearing_id)
-        case = await schedule.get_case(session, hearing.case_id)
-    assert case is not None
+        case = await editing.active_case(session, hearing.case_id)
     if hearing.status not in (HearingStatus.SCHEDULED, HearingStatus.HELD):
         raise ScheduleError(f"Hearing #{hearing.id} is {hearing.status}; it had no outcome.")
-    if case.status != CaseStatus.ACTIVE:
-        raise ScheduleError(f"The case {case.id} is closed.")
     await _preview(
         message,
         context,
@@ -106,11 +101,7 @@ async def cmd_update(message: Message, context: Context, actor: Actor, args: str
     """Preview news about a case; Send tells its subscribers."""
     request = parse_update(args)
     async with context.bot_data.database.reading() as session:
-        case = await schedule.get_case(session, request.case_id)
-    if case is None:
-        raise ScheduleError(f"There is no case “{request.case_id}”. /cases lists them.")
-    if case.status != CaseStatus.ACTIVE:
-        raise ScheduleError(f"The case {case.id} is closed.")
+        case = await editing.active_case(session, request.case_id)
     await _preview(
         message,
         context,
@@ -136,17 +127,10 @@ async def cmd_broadcasts(message: Message, context: Context, actor: Actor, args:
 
 async def on_button(update: Update, context: Context) -> None:
     """Send or Cancel under a preview: acts once, whoever presses again and from wherever."""
-    query, user = update.callback_query, update.effective_user
+    query = update.callback_query
     assert query is not None
     action, _, raw_id = (query.data or "").partition(":")
-    if user is None:
-        await query.answer()
-        return
-    async with context.bot_data.database.reading() as session:
-        role = await staff.role_of(session, user.id, context.bot_data.settings.access.admins)
-    if role is None:
-        logger.warning("broadcast button refused: user %s is not staff", user.id)
-        await query.answer(say.NOT_STAFF, show_alert=True)
+    if await staff_press(update, context, Role.MODERATOR) is None:
         return
     broadcast_id = int(raw_id)
     async with context.bot_data.database.writing() as session:

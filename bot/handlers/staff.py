@@ -416,29 +416,40 @@ async def _carry_out(
     return Outcome(say.notice_sent(notice, broadcast.total), broadcast)
 
 
-async def on_confirmation(update: Update, context: Context) -> None:
-    """Confirm or Keep pressed under a destructive command: act once, whoever presses again."""
+async def staff_press(update: Update, context: Context, minimum: Role) -> int | None:
+    """The user id behind a button press if they are staff of at least ``minimum``; otherwise
+    the press is answered with the neutral line, logged, and None returned."""
     query, user = update.callback_query, update.effective_user
     assert query is not None
-    action, _, raw_id = (query.data or "").partition(":")
     if user is None:
         await query.answer()
-        return
+        return None
     async with context.bot_data.database.reading() as session:
         role = await staff.role_of(session, user.id, context.bot_data.settings.access.admins)
-    if role != Role.ADMIN:
-        logger.warning("confirmation refused: user %s is not an admin", user.id)
+    if role is None or (minimum == Role.ADMIN and role != Role.ADMIN):
+        logger.warning("button refused: user %s is not %s", user.id, minimum)
         await query.answer(say.NOT_STAFF, show_alert=True)
+        return None
+    return user.id
+
+
+async def on_confirmation(update: Update, context: Context) -> None:
+    """Confirm or Keep pressed under a destructive command: act once, whoever presses again."""
+    query = update.callback_query
+    assert query is not None
+    action, _, raw_id = (query.data or "").partition(":")
+    user_id = await staff_press(update, context, Role.ADMIN)
+    if user_id is None:
         return
     try:
         async with context.bot_data.database.writing() as session:
-            pending = await staff.claim_pending(session, pending_id=int(raw_id), actor=user.id)
+            pending = await staff.claim_pending(session, pending_id=int(raw_id), actor=user_id)
             if pending is None:
                 outcome = None
             elif action == KEEP:
                 outcome = Outcome(say.KEPT)
             else:
-                outcome = await _carry_out(session, context, pending, user.id)
+                outcome = await _carry_out(session, context, pending, user_id)
     except ScheduleError as exc:
         await query.answer(str(exc), show_alert=True)
         return

@@ -220,6 +220,9 @@ class FakeBotApi:
     # Telegram's flood limits, enforced on sendMessage when set.
     limits: FloodLimits | None = None
     too_many_requests: int = 0  # 429s answered
+    # Wall-clock arrival of the first and last sendMessage that went through (for benchmarks).
+    first_send_at: float | None = None
+    last_send_at: float | None = None
 
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -295,7 +298,12 @@ class FakeBotApi:
         for chat_id, _ in self.messages:
             received[chat_id] = received.get(chat_id, 0) + 1
         return web.json_response(
-            {"too_many_requests": self.too_many_requests, "received": received}
+            {
+                "too_many_requests": self.too_many_requests,
+                "received": received,
+                "first_send_at": self.first_send_at,
+                "last_send_at": self.last_send_at,
+            }
         )
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -342,9 +350,14 @@ class FakeBotApi:
             except ApiError:
                 self.too_many_requests += 1
                 raise
+        arrived = time.time()
         if self.latency:
             await asyncio.sleep(self.latency)
-        return await handler(params)
+        result = await handler(params)
+        if method == "sendmessage":
+            self.first_send_at = self.first_send_at or arrived
+            self.last_send_at = arrived
+        return result
 
     async def _record(self, call: Call) -> None:
         if call.method != "getupdates":
