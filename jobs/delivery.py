@@ -309,7 +309,9 @@ class DeliveryEngine:
                 await deliveries.record_results(
                     session, [result for _, result in batch], now=self._wall_clock()
                 )
-        except Exception:
+        except BaseException:
+            # Cancellation included: a stop that lands mid-write must not lose these results,
+            # or the restart would send them again. Writing one twice is harmless.
             self._results[:0] = batch
             raise
         for broadcast_id, _ in batch:

@@ -288,3 +288,33 @@ async def test_a_restarted_engine_finishes_what_was_queued(
     await engine_for(database, bot).drain()
     assert all(fake.received(chat) >= 1 for chat in chats)
     assert set((await statuses(database, broadcast)).values()) == {DeliveryStatus.SENT}
+
+
+async def test_a_stop_during_a_results_write_loses_no_result(
+    database: Database, fake: FakeBotApi, bot: ExtBot[None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that lands while results are being written keeps them, so a restart resends
+    nothing that was delivered."""
+    chats = list(range(50_001, 50_021))
+    await follow(database, fake, chats)
+    broadcast = await queue(database, "hello")
+    writing, release = asyncio.Event(), asyncio.Event()
+    record = deliveries.record_results
+
+    async def slow_record(*args: object, **kwargs: object) -> None:
+        writing.set()
+        await release.wait()  # the stop arrives here, mid-write
+        await record(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deliveries, "record_results", slow_record)
+    engine = engine_for(database, bot)
+    running = asyncio.create_task(engine.run())
+    await writing.wait()
+    monkeypatch.setattr(deliveries, "record_results", record)
+    await fake.wait_for(lambda: all(fake.received(c) for c in chats))
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    result = await statuses(database, broadcast)
+    assert set(result.values()) == {DeliveryStatus.SENT}
+    assert all(fake.received(chat) == 1 for chat in chats)
