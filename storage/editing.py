@@ -244,6 +244,12 @@ async def postpone(
     return old, new
 
 
+def check_cancellable(hearing: Hearing) -> None:
+    """ScheduleError unless the hearing is scheduled (the only state that can be cancelled)."""
+    if hearing.status != HearingStatus.SCHEDULED:
+        raise ScheduleError(f"Hearing #{hearing.id} is {hearing.status}; it cannot be cancelled.")
+
+
 async def cancel_hearing(
     session: AsyncSession, *, actor: int, hearing_id: int, reason: str | None
 ) -> Hearing | None:
@@ -251,8 +257,7 @@ async def cancel_hearing(
     hearing = await _hearing(session, hearing_id)
     if hearing.status == HearingStatus.CANCELLED:
         return None
-    if hearing.status != HearingStatus.SCHEDULED:
-        raise ScheduleError(f"Hearing #{hearing_id} is {hearing.status}; it cannot be cancelled.")
+    check_cancellable(hearing)
     hearing.status = HearingStatus.CANCELLED
     hearing.reason = reason
     await record(

@@ -230,6 +230,7 @@ async def test_a_moderator_cannot_press_an_admins_confirm_button(
         ("/edithearing #999 court X", "There is no hearing #999"),
         ("/edithearing #4 colour red", "is not a field of a hearing"),
         ("/postpone #1 2027-01-01 tba", "Hearing #1 is postponed; only a scheduled one moves."),
+        ("/cancelhearing #1", "Hearing #1 is postponed; it cannot be cancelled."),
         ("/postpone four 2027-01-01 tba", "write it as #N"),
         ("/grant bob", "numeric Telegram user id"),
         (f"/revoke {ADMIN_ID}", "admins are removed in the config"),

@@ -42,7 +42,6 @@ from storage.models import (
     BroadcastKind,
     Case,
     CaseStatus,
-    HearingStatus,
     PendingAction,
     Role,
 )
@@ -303,8 +302,7 @@ async def cmd_cancelhearing(message: Message, context: Context, actor: Actor, ar
     request = parse_cancelhearing(args)
     async with context.bot_data.database.reading() as session:
         hearing = await editing.get_hearing(session, request.hearing_id)
-    if hearing.status != HearingStatus.SCHEDULED:
-        raise ScheduleError(f"Hearing #{hearing.id} is {hearing.status}; it cannot be cancelled.")
+    editing.check_cancellable(hearing)  # before asking to confirm what cannot be done
     subscribers = await _count(context, hearing.case_id)
     async with context.bot_data.database.writing() as session:
         pending_id = await staff.create_pending(
