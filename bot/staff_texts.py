@@ -21,7 +21,6 @@ PRIVATE_ONLY = (
     " group by accident. Open a chat with me and send it there."
 )
 ALREADY_DONE = "This was done already; nothing changed."
-NOT_YOURS = "Only the person who asked can confirm this."
 KEPT = "Nothing changed."
 
 STAFF_COMMANDS: dict[Role, tuple[tuple[str, str], ...]] = {

@@ -86,22 +86,6 @@ async def subscribed_case_ids(session: AsyncSession, *, chat_id: int) -> set[str
     return set(result.scalars())
 
 
-async def subscriber_chat_ids(
-    session: AsyncSession, *, case_id: str, after: int | None = None, limit: int = 500
-) -> list[int]:
-    """A page of the reachable chats that follow a case, by chat id after ``after``."""
-    query = (
-        select(Subscription.chat_id)
-        .join(Chat)
-        .where(Subscription.case_id == case_id, col(Chat.reachable).is_(True))
-        .order_by(col(Subscription.chat_id))
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(col(Subscription.chat_id) > after)
-    return list((await session.execute(query)).scalars())
-
-
 async def count_subscribers(session: AsyncSession, *, case_id: str) -> int:
     """How many reachable chats follow a case."""
     query = (
@@ -111,11 +95,6 @@ async def count_subscribers(session: AsyncSession, *, case_id: str) -> int:
         .where(Subscription.case_id == case_id, col(Chat.reachable).is_(True))
     )
     return int((await session.execute(query)).scalar_one())
-
-
-async def mark_unreachable(session: AsyncSession, *, chat_id: int) -> None:
-    """Telegram refused the chat (blocked, kicked, gone): stop sending to it until it writes."""
-    await session.execute(update(Chat).where(col(Chat.id) == chat_id).values(reachable=False))
 
 
 async def is_paused(session: AsyncSession, *, chat_id: int) -> bool:

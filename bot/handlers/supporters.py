@@ -54,11 +54,6 @@ async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None 
         await message.reply_text(text, reply_markup=markup)
 
 
-async def _followed(context: Context, chat_id: int) -> set[str]:
-    async with context.bot_data.database.reading() as session:
-        return await subscriptions.subscribed_case_ids(session, chat_id=chat_id)
-
-
 async def _unknown_case(update: Update, context: Context, case_id: str) -> None:
     async with context.bot_data.database.reading() as session:
         suggestions = await schedule.closest_case_ids(session, case_id)
