@@ -2,7 +2,7 @@
 
     python -m bench.reminders [--chats 3000] [--latency 0.1]
 
-The real Application (build_application) runs against the fake Bot API in its own process with
+The real bot (bot.service.Service) runs against the fake Bot API in its own process with
 Telegram's limits and a round trip per call. A hearing is put 65 seconds ahead with a 1-minute
 reminder, so the APScheduler job fires 5 seconds after the start; the table says when the first
 and the last reminder reached the fake, against the due instant and the floor the limits allow.
@@ -22,8 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.broadcast import TOKEN, Population, fake_api, fake_stats, fill, population, stats
-from bot.app import build_application
-from bot.context import HearingWatchApp
+from bot.service import Service
 from bot.settings import Settings
 from storage.database import Database
 from storage.models import Case, Hearing
@@ -32,19 +31,15 @@ LEAD = 5.0  # seconds between the start and the due instant
 TELEGRAM_RATE = 30.0
 
 
-async def start(settings: Settings) -> HearingWatchApp:
-    app = build_application(settings)
-    await app.initialize()
-    await app.post_init(app)  # type: ignore[misc]  # the engine, and the reminder jobs
-    await app.start()  # the job queue
-    return app
+async def start(settings: Settings) -> Service:
+    service = Service(settings)
+    await service.start()
+    await service.wait_active()  # the engine, and the reminder jobs
+    return service
 
 
-async def stop(app: HearingWatchApp) -> None:
-    await app.stop()
-    await app.post_stop(app)  # type: ignore[misc]
-    await app.post_shutdown(app)  # type: ignore[misc]
-    await app.shutdown()
+async def stop(service: Service) -> None:
+    await service.stop()
 
 
 async def prepare(url: str, people: Population) -> datetime:
@@ -84,6 +79,7 @@ async def run(people: Population, latency: float, *, restart: bool) -> list[str]
         async with fake_api(people, latency=latency, limits=True) as root:
             settings = Settings(
                 telegram={"token": TOKEN, "base_url": f"{root}/bot"},
+                server={"port": 0},
                 database={"url": url},
                 reminders={"offsets": ["1m"]},
             )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -14,18 +12,19 @@ from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, Defaults
 
 from bot import reminders
-from bot.context import CONTEXT_TYPES, HearingWatchApp
-from bot.handlers import broadcasts, common, staff, supporters
-from bot.menus import set_default_menu, set_staff_menu
+from bot.bot_api import WatchedRequest
+from bot.context import CONTEXT_TYPES, HearingWatchApp, Status
+from bot.handlers import broadcasts, common, observe, staff, supporters
 from bot.settings import DeliverySettings, Settings
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
+from jobs.metrics import Metrics
+from jobs.outage import Outage
 from jobs.sender import sending_bot, telegram_send
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
 from storage.schedule_file import SEED_FILE, seed_if_empty
-from storage.staff import staff_members
 
 logger = logging.getLogger(__name__)
 
@@ -64,54 +63,13 @@ def engine_settings(settings: DeliverySettings) -> EngineSettings:
     )
 
 
-async def _post_init(app: HearingWatchApp) -> None:
-    settings = app.bot_data.settings
-    app.bot_data.database = database = Database(settings.database.url)
-    app.bot_data.progress_shown = {}
-    # Broadcasts get a bot of their own, with connections for every send in flight.
-    app.bot_data.sending_bot = sender = sending_bot(
-        app.bot.token,
-        base_url=settings.telegram.base_url,
-        defaults=app.bot.defaults,
-        connections=settings.delivery.concurrency,
-    )
-    await sender.initialize()
-    send = telegram_send(sender, paid_broadcast=settings.delivery.paid_broadcast)
-    app.bot_data.engine = DeliveryEngine(database, send, engine_settings(settings.delivery))
-    # Broadcasts a previous run left unfinished are picked up from the database at once.
-    app.bot_data.engine_task = asyncio.create_task(app.bot_data.engine.run(), name="delivery")
-    # Reminder jobs live only in memory: rebuild them from the database.
-    await reminders.reconcile(app)
-    # Menus are a convenience: a Bot API server that refuses them costs a warning, not the start.
-    await set_default_menu(app.bot)
-    async with app.bot_data.database.reading() as session:
-        members = await staff_members(session, app.bot_data.settings.access.admins)
-    for user_id, role in members:
-        await set_staff_menu(app.bot, user_id, role)
-
-
-async def _post_stop(app: HearingWatchApp) -> None:
-    task = getattr(app.bot_data, "engine_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    sender = getattr(app.bot_data, "sending_bot", None)
-    if sender is not None:
-        await sender.shutdown()
-
-
-async def _post_shutdown(app: HearingWatchApp) -> None:
-    database = getattr(app.bot_data, "database", None)
-    if database is not None:
-        await database.dispose()
-
-
 def build_application(
     settings: Settings, *, clock: Callable[[], datetime] = utcnow
 ) -> HearingWatchApp:
-    """The bot, ready for run_polling or for ``async with app`` in tests."""
+    """The bot with its handlers and services; ``bot.service.Service`` starts and stops it."""
     token = settings.require_token().get_secret_value()
+    database_outage = Outage("database")
+    bot_api_outage = Outage("Bot API")
     # The builder's typing loses the context type on the JobQueue; the types are the same.
     app = cast(
         HearingWatchApp,
@@ -124,16 +82,40 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
+        # Replies to many chats at once; a request may wait for a free connection a while.
+        .request(WatchedRequest(bot_api_outage, connection_pool_size=128, pool_timeout=10.0))
+        .get_updates_request(WatchedRequest(bot_api_outage, connection_pool_size=1))
         .context_types(CONTEXT_TYPES)
-        .post_init(_post_init)
-        .post_stop(_post_stop)
-        .post_shutdown(_post_shutdown)
         .build(),
     )
-    app.bot_data.settings = settings
-    app.bot_data.clock = clock
+    data = app.bot_data
+    data.settings = settings
+    data.clock = clock
+    data.metrics = metrics = Metrics()
+    database_outage.on_failure.append(metrics.database_errors.inc)
+    data.status = Status()
+    data.database_outage = database_outage
+    data.bot_api_outage = bot_api_outage
+    data.progress_shown = {}
+    data.database = Database(settings.database.url)
+    # Broadcasts get a bot of their own, with connections for every send in flight.
+    data.sending_bot = sender = sending_bot(
+        token,
+        base_url=settings.telegram.base_url,
+        defaults=app.bot.defaults,
+        connections=settings.delivery.concurrency,
+    )
+    data.engine = DeliveryEngine(
+        data.database,
+        telegram_send(sender, paid_broadcast=settings.delivery.paid_broadcast),
+        engine_settings(settings.delivery),
+        outage=database_outage,
+        bot_api=bot_api_outage,
+        metrics=metrics,
+    )
     # Order matters within a group: the first handler that matches an update handles it,
     # so the catch-alls of common come after every module's own commands.
+    observe.register(app)
     supporters.register(app)
     staff.register(app)
     broadcasts.register(app)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 
 from bot.logs import REDACTED, configure_logging
 from bot.settings import ConfigError, Settings, load_settings
+from jobs.outage import backoff, describe, is_database_outage
 from storage.database import Database
+from storage.leadership import AnotherInstanceError
 from storage.migrate import upgrade
 from storage.schedule_file import (
     ImportReport,
@@ -28,7 +31,6 @@ from storage.schedule_file import (
 from storage.staff import record
 
 logger = logging.getLogger("hearing_watch")
-BOOTSTRAP_RETRIES = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = {
-        "run": "serve Telegram by long polling (upgrades the database first)",
+        "run": "serve Telegram, by long polling or a webhook (upgrades the database first)",
         "migrate": "upgrade the database schema and exit",
         "import": "add or update cases and hearings from a schedule file (all or nothing)",
         "export": "write every case and hearing as a schedule file",
@@ -108,35 +110,88 @@ async def _export(settings: Settings) -> str:
 
 
 def _run(settings: Settings) -> int:
-    from bot.app import build_application, prepare_database  # imports telegram.ext's machinery
-
     token = settings.require_token().get_secret_value()
-    configure_logging(secrets=[token])
-    asyncio.run(prepare_database(settings))
-    app = build_application(settings)
+    secret = settings.telegram.webhook_secret
+    configure_logging(secrets=[token, secret.get_secret_value() if secret else ""])
+    return asyncio.run(_serve(settings, token))
+
+
+async def _wait_for_database(settings: Settings) -> None:
+    """Migrate and seed, waiting out a PostgreSQL that is not up yet (one line per try).
+
+    A SQLite file that cannot be opened is a mistake in the config, not an outage: it stops.
+    """
+    from bot.app import prepare_database  # imports telegram.ext's machinery
+
+    attempt = 0
+    while True:
+        try:
+            await prepare_database(settings)
+        except Exception as exc:
+            if make_url(settings.database.url).get_backend_name() == "sqlite":
+                raise
+            if not is_database_outage(exc):
+                raise
+            attempt += 1
+            wait = backoff(attempt)
+            logger.warning(
+                "cannot reach the database %s (attempt %d: %s); trying again in %.1f s",
+                _database_name(settings),
+                attempt,
+                describe(exc),
+                wait,
+            )
+            await asyncio.sleep(wait)
+        else:
+            return
+
+
+async def _serve(settings: Settings, token: str) -> int:
+    """Run one instance until SIGTERM or SIGINT, then stop it cleanly."""
+    from bot.service import ListenError, Service  # imports telegram.ext's machinery
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     logger.info(
-        "starting: Bot API at %s, database %s",
+        "starting: Bot API at %s, database %s, %s mode",
         settings.telegram.base_url,
         _database_name(settings),
+        settings.telegram.mode,
     )
+    preparing = asyncio.create_task(_wait_for_database(settings))
+    if not await _until(preparing, stop):
+        return 0
+    service = Service(settings)
+    starting = asyncio.create_task(service.start())
     try:
-        app.run_polling(
-            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
-            # A server that boots before its network comes up should not give up at once.
-            bootstrap_retries=BOOTSTRAP_RETRIES,
-        )
+        if await _until(starting, stop):
+            await stop.wait()
+    except (AnotherInstanceError, ListenError) as exc:
+        return _fail(str(exc))
     except InvalidToken:
         return _fail("Telegram refused the token: check telegram.token")
     except TelegramError as exc:
         return _fail(f"cannot use the Bot API at {settings.telegram.base_url}: {exc}", (token,))
-    except Exception:
-        # Not a mistake of the operator's (say, a Bot API server answering in the wrong shape):
-        # the traceback goes to the log, which redacts the token.
-        logger.exception("could not start")
-        return _fail(
-            f"could not start; the log above says why (Bot API at {settings.telegram.base_url})"
-        )
+    finally:
+        logger.info("stopping: finishing the sends under way")
+        await service.stop()
     return 0
+
+
+async def _until(task: asyncio.Task[None], stop: asyncio.Event) -> bool:
+    """Await ``task`` unless ``stop`` is set first (then cancel it): whether it finished."""
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if task.done():
+        task.result()  # its exception, if any, is the caller's
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.settings import Settings
 from jobs.delivery import DeliveryEngine
+from jobs.metrics import Metrics
+from jobs.outage import Outage
 from storage.database import Database
+
+Role = Literal["starting", "active", "standby", "stopping"]
+
+
+class Signals(Protocol):
+    """How a change made by a handler reaches the instance that acts on it (maybe another)."""
+
+    async def deliveries_queued(self) -> None:
+        """A broadcast was queued: the delivery engine should look now."""
+
+    async def schedule_changed(self) -> None:
+        """Hearings changed: the reminder jobs should be rebuilt now."""
+
+
+@dataclass
+class Status:
+    """What this instance is doing, for /healthz."""
+
+    role: Role = "starting"
+    last_update_at: datetime | None = None
 
 
 class BotData:
-    """Services every handler needs; set by build_application and post_init."""
+    """Services every handler needs; set by build_application and the service that runs it."""
 
     settings: Settings
     database: Database
     clock: Callable[[], datetime]
     engine: DeliveryEngine
     sending_bot: ExtBot[None]
-    engine_task: asyncio.Task[None]
+    signals: Signals
+    metrics: Metrics
+    status: Status
+    database_outage: Outage
+    bot_api_outage: Outage
     # The progress text last shown on each broadcast's preview, so unchanged ones are not edited.
     progress_shown: dict[int, str]
 

@@ -9,7 +9,7 @@ queues a reminder broadcast for the delivery engine, once per (hearing, instant,
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -25,6 +25,7 @@ from storage.models import CaseStatus, ChatType, Hearing, HearingStatus
 logger = logging.getLogger(__name__)
 
 JOB_PREFIX = "reminder:"
+RECONCILE = "reconcile"
 RECONCILE_INTERVAL = 300.0  # seconds
 # Hearings this far in the past are still looked at, to count reminders dropped while down.
 LOOK_BACK = timedelta(days=2)
@@ -115,6 +116,7 @@ async def send_reminder(app: HearingWatchApp, reminder: Reminder) -> int | None:
             case_id=case.id,
             hearing_id=reminder.hearing_id,
             offset=reminder.offset,
+            due=reminder.due,
             text=texts.reminder(case, hearing, now),
             now=now,
         )
@@ -200,10 +202,40 @@ async def on_choice(update: Update, context: Context) -> None:
 
 
 def register(app: HearingWatchApp) -> None:
-    """Add /remind and the periodic reconciliation."""
+    """Add /remind."""
     app.add_handler(CommandHandler("remind", cmd_remind, filters=filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(on_choice, pattern=CHOICE_PATTERN))
+
+
+async def activate(app: HearingWatchApp) -> None:
+    """This instance became the active one: build the reminder jobs and keep them in step."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(
-        reconcile_job, interval=RECONCILE_INTERVAL, first=RECONCILE_INTERVAL, name="reconcile"
+        reconcile_job, interval=RECONCILE_INTERVAL, first=RECONCILE_INTERVAL, name=RECONCILE
     )
+    await reconcile(app)
+
+
+def is_active(app: HearingWatchApp) -> bool:
+    """Whether this instance keeps the reminder jobs (the periodic reconciliation runs)."""
+    assert app.job_queue is not None
+    return bool(app.job_queue.get_jobs_by_name(RECONCILE))
+
+
+def deactivate(app: HearingWatchApp) -> None:
+    """This instance stands by: another one reminds, so none of its jobs may fire here."""
+    assert app.job_queue is not None
+    for job in app.job_queue.jobs():
+        if job.name == RECONCILE or (job.name or "").startswith(JOB_PREFIX):
+            job.schedule_removal()
+
+
+def next_due(app: HearingWatchApp) -> datetime | None:
+    """When the next reminder job fires (None on a standby, or when none is planned)."""
+    assert app.job_queue is not None
+    times = [
+        job.next_t
+        for job in app.job_queue.jobs()
+        if (job.name or "").startswith(JOB_PREFIX) and job.next_t is not None
+    ]
+    return min(times, default=None)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -29,9 +39,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# What Telegram accepts as a webhook's secret_token.
+WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
 class TelegramSettings(_Section):
     token: SecretStr | None = None
     base_url: str = "https://api.telegram.org/bot"
+    # polling: the active instance asks Telegram for updates. webhook: Telegram posts them to
+    # webhook_url, which a reverse proxy forwards to [server].
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -39,6 +58,54 @@ class TelegramSettings(_Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("https://") or not urlsplit(value).netloc):
+            raise ValueError(
+                "must be the public https:// URL Telegram posts to,"
+                " e.g. https://bot.example.org/telegram"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> Self:
+        if self.mode == "webhook":
+            missing = [
+                name
+                for name, value in (
+                    ("webhook_url", self.webhook_url),
+                    ("webhook_secret", self.webhook_secret),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    f'mode = "webhook" needs {" and ".join(missing)} (the secret preferably'
+                    " from HEARINGWATCH_TELEGRAM__WEBHOOK_SECRET)"
+                )
+        return self
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of webhook_url, where the HTTP server takes Telegram's posts."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
+
+class ServerSettings(_Section):
+    """The HTTP server: /healthz, /metrics and, in webhook mode, Telegram's posts."""
+
+    host: str = "127.0.0.1"
+    # 0 picks a free port (for tests); the server is always on.
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
 
 
 class DatabaseSettings(_Section):
@@ -141,6 +208,7 @@ class Settings(BaseSettings):
     )
 
     telegram: TelegramSettings = TelegramSettings()
+    server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     access: AccessSettings = AccessSettings()
     schedule: ScheduleSettings = ScheduleSettings()

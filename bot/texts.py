@@ -51,6 +51,10 @@ NO_CASES = "No case is being followed at the moment."
 NO_SUBSCRIPTIONS = "This chat follows no case yet. /cases lists them."
 ONLY_GROUP_ADMINS = "Only this group's administrators can change what the group follows."
 APOLOGY = "Sorry, something went wrong on our side. Please try again in a minute."
+DATABASE_AWAY = (
+    "Sorry, the bot cannot reach its records at the moment. Nothing you asked was changed;"
+    " please try again in a few minutes."
+)
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 
 

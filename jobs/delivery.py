@@ -9,6 +9,12 @@ Guarantee: a delivery is marked sent only after Telegram accepted it. A stop let
 way finish and records them, so a restart repeats nothing. If the process is killed instead,
 every delivery not yet marked is sent again at the next start: nothing is lost, and at most the
 messages in flight, or sent but not yet recorded (one flush interval), go out twice.
+
+The database may go away at any time (a restart, a failover, a locked SQLite file): the engine
+reports the outage once, keeps the results it could not write in memory, retries with a capped
+backoff, and carries on where it was when the database is back. Deliveries are leased to the
+instance that read them, so that an instance taking over from another leaves alone what the
+other may still be sending.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ import heapq
 import itertools
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from jobs.limits import Limits, RateLimiter
+from jobs.metrics import Metrics
+from jobs.outage import Outage, backoff, is_database_outage
 from storage import deliveries
 from storage.database import Database
 from storage.deliveries import DeliveryResult, PendingDelivery
@@ -60,6 +69,13 @@ class Migrated:
 
 
 @dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The Bot API could not be reached at all: not the chat's fault, and not an attempt."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """Anything else; ``transient`` failures (5xx, timeouts, network) are retried."""
 
@@ -67,7 +83,11 @@ class Failed:
     transient: bool
 
 
-SendResult = Sent | RetryLater | Unreachable | Migrated | Failed
+def _no_heartbeat() -> None:
+    """Nobody watches this engine's heartbeat."""
+
+
+SendResult = Sent | RetryLater | Unreachable | Migrated | Unavailable | Failed
 SendFn = Callable[[int, str], Awaitable[SendResult]]
 
 
@@ -81,6 +101,9 @@ class EngineSettings:
     flush_interval: float = 0.1  # seconds between batched writes of results
     poll_interval: float = 1.0  # seconds between looks for new broadcasts when idle
     stop_grace: float = 10.0  # seconds the sends under way may take to finish at a stop
+    # How long a delivery read by this engine stays its own; renewed while it waits. Another
+    # instance that takes over sends it only after this, unless it was released at a clean stop.
+    lease: float = 15.0
 
 
 @dataclass
@@ -90,6 +113,7 @@ class _Broadcast:
     id: int
     text: str
     weight: int
+    due: datetime | None = None  # a reminder's due instant, to measure how late it went out
     cursor: int = 0  # the last delivery id read
     exhausted: bool = False  # every pending delivery has been read
     buffer: deque[PendingDelivery] = field(default_factory=deque)
@@ -108,6 +132,10 @@ class DeliveryEngine:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = utcnow,
+        holder: str | None = None,
+        outage: Outage | None = None,
+        bot_api: Outage | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
         self.send = send
@@ -115,28 +143,67 @@ class DeliveryEngine:
         self.limiter = RateLimiter(settings.limits)
         self._clock = clock
         self._wall_clock = wall_clock
+        # Who this engine is in the deliveries' leases: one name per process.
+        self.holder = holder or uuid.uuid4().hex
+        self.outage = outage or Outage("database")
+        self.bot_api = bot_api or Outage("Bot API")
+        self._unavailable = 0  # sends in a row that could not reach the Bot API
+        self.metrics = metrics
+        self._lease = timedelta(seconds=settings.lease)
         self._active: dict[int, _Broadcast] = {}
         self._deferred: list[tuple[float, int, PendingDelivery]] = []
         self._sequence = itertools.count()
-        # (broadcast id, result) waiting to be written
+        # (broadcast id, result) waiting to be written; kept across runs until written
         self._results: list[tuple[int, DeliveryResult]] = []
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_look = float("-inf")
+        self._last_renewal = float("-inf")
+        self._beat: Callable[[], None] = _no_heartbeat
         self.retries_after_429 = 0
 
     def wake(self) -> None:
         """A broadcast was queued: look for it now rather than at the next poll."""
         self._wake.set()
 
-    async def run(self) -> None:
+    async def run(self, beat: Callable[[], None] = _no_heartbeat) -> None:
         """Send until cancelled. On cancellation nothing new leaves; the sends under way may
-        finish (for ``stop_grace`` seconds) and are recorded, so a restart repeats none of them."""
+        finish (for ``stop_grace`` seconds) and are recorded, so a restart repeats none of them.
+
+        ``beat`` is called at every turn of the loop, busy or idle, for the health check. A
+        database outage is waited out here; any other exception ends the run (the supervisor
+        logs it and runs it again).
+        """
+        self._beat = beat
+        self._forget_progress()
+        # Results a previous run could not write go first: their deliveries still look pending,
+        # and reading them again before they are written would send them twice.
+        attempt = 0
+        while self._results:
+            try:
+                await self._flush()
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
+                attempt += 1
+                self._database_failed(exc)
+                self._beat()
+                await asyncio.sleep(backoff(attempt))
         flusher = asyncio.create_task(self._flush_forever(), name="delivery-flush")
+        attempt = 0
         try:
             while True:
-                await self._step()
+                self._beat()
+                try:
+                    await self._step()
+                    attempt = 0
+                except Exception as exc:
+                    if not is_database_outage(exc):
+                        raise
+                    attempt += 1
+                    self._database_failed(exc)
+                    await self._idle(backoff(attempt))
         finally:
             flusher.cancel()
             if self._tasks:
@@ -144,7 +211,31 @@ class DeliveryEngine:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(flusher, *self._tasks, return_exceptions=True)
-            await self._flush()
+            try:
+                await self._flush()
+                # Everything sent is recorded: give up the claims on the rest, so that an
+                # instance taking over sends it at once instead of waiting for the leases.
+                await self._release()
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
+                # Results are kept in memory: the next run writes them before it reads
+                # anything; the leases run out by themselves.
+                self._database_failed(exc)
+
+    def _forget_progress(self) -> None:
+        """Start from the database: what an earlier run held in memory is read again."""
+        self._active.clear()
+        self._deferred.clear()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._last_look = self._last_renewal = float("-inf")
+
+    async def _release(self) -> None:
+        async with self.database.writing() as session:
+            await deliveries.release_leases(session, holder=self.holder)
+
+    def _database_failed(self, exc: BaseException) -> None:
+        self.outage.failed(exc)
 
     async def drain(self) -> None:
         """Send everything queued now, then return (for the command line and benchmarks)."""
@@ -183,21 +274,33 @@ class DeliveryEngine:
         self._wake.clear()
         self._last_look = self._clock()
         async with self.database.reading() as session:
-            for broadcast in await deliveries.sending(session):
-                assert broadcast.id is not None
-                if broadcast.id not in self._active:
-                    self._active[broadcast.id] = _Broadcast(
-                        broadcast.id, broadcast.text, max(1, broadcast.priority)
-                    )
+            found = await deliveries.sending(session)
+        self.outage.ok()
+        for broadcast in found:
+            assert broadcast.id is not None
+            if broadcast.id not in self._active:
+                due = broadcast.payload.get("due")
+                self._active[broadcast.id] = _Broadcast(
+                    broadcast.id,
+                    broadcast.text,
+                    max(1, broadcast.priority),
+                    datetime.fromisoformat(due) if isinstance(due, str) else None,
+                )
 
     async def _refill(self) -> None:
         """Read the next page of every broadcast whose buffer ran low."""
         for state in list(self._active.values()):
             if state.exhausted or len(state.buffer) >= self.settings.page // 4:
                 continue
-            async with self.database.reading() as session:
-                page = await deliveries.pending_page(
-                    session, broadcast_id=state.id, after=state.cursor, limit=self.settings.page
+            async with self.database.writing() as session:
+                page = await deliveries.claim_page(
+                    session,
+                    broadcast_id=state.id,
+                    after=state.cursor,
+                    limit=self.settings.page,
+                    holder=self.holder,
+                    now=self._wall_clock(),
+                    lease=self._lease,
                 )
             state.buffer.extend(page)
             state.outstanding += len(page)
@@ -234,10 +337,10 @@ class DeliveryEngine:
     def _defer(self, item: PendingDelivery, until: float) -> None:
         heapq.heappush(self._deferred, (until, next(self._sequence), item))
 
-    async def _idle(self) -> None:
+    async def _idle(self, longest: float | None = None) -> None:
         """Nothing can leave now: wait for a deferred chat, a result, or a new broadcast."""
         self._complete_finished()
-        timeout = self.settings.poll_interval
+        timeout = self.settings.poll_interval if longest is None else longest
         if self._deferred:
             timeout = min(timeout, max(0.0, self._deferred[0][0] - self._clock()))
         if self._tasks:
@@ -263,12 +366,25 @@ class DeliveryEngine:
     async def _handle(self, item: PendingDelivery, result: SendResult) -> None:
         now = self._clock()
         attempts = item.attempts + 1
+        if not isinstance(result, Unavailable):
+            self._unavailable = 0
+            self.bot_api.ok()
         match result:
             case Sent():
                 self._record(item, DeliveryStatus.SENT, attempts)
+            case Unavailable(reason):
+                # Telegram is out of reach: every chat would fail alike. Pause all sending with a
+                # growing, capped wait and try this one again; nothing is given up on.
+                self._unavailable += 1
+                self.bot_api.failed(ConnectionError(reason))
+                wait = backoff(self._unavailable)
+                self.limiter.pause(now + wait)
+                self._defer(item, now + wait)
             case RetryLater(seconds):
                 # Not an attempt: the same message goes again, once, after the pause.
                 self.retries_after_429 += 1
+                if self.metrics is not None:
+                    self.metrics.too_many_requests.inc()
                 self.limiter.pause(now + seconds)
                 self._defer(item, now + seconds)
             case Unreachable(reason):
@@ -290,14 +406,40 @@ class DeliveryEngine:
     ) -> None:
         result = DeliveryResult(item.id, item.chat_id, status, attempts, error)
         self._results.append((item.broadcast_id, result))
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(str(status)).inc()
+            due = self._active[item.broadcast_id].due
+            if due is not None and status == DeliveryStatus.SENT:
+                late = (self._wall_clock() - due).total_seconds()
+                self.metrics.reminder_lateness.observe(max(0.0, late))
 
     async def _flush_forever(self) -> None:
+        """Write results every flush interval, and renew the leases; wait out outages."""
+        attempt = 0
         while True:
-            await asyncio.sleep(self.settings.flush_interval)
+            await asyncio.sleep(backoff(attempt) if attempt else self.settings.flush_interval)
             try:
                 await self._flush()
-            except Exception:  # the next flush tries again; results stay queued in memory
-                logger.exception("could not record delivery results")
+                if self._clock() - self._last_renewal >= self.settings.lease / 3:
+                    await self._renew()
+                attempt = 0
+            except Exception as exc:  # results stay queued in memory for the next try
+                attempt += 1
+                if is_database_outage(exc):
+                    self._database_failed(exc)
+                else:  # a bug: loud, but never the end of recording
+                    logger.exception("could not record delivery results; retrying")
+
+    async def _renew(self) -> None:
+        self._last_renewal = self._clock()
+        async with self.database.writing() as session:
+            await deliveries.renew_leases(
+                session,
+                broadcast_ids=list(self._active),
+                holder=self.holder,
+                now=self._wall_clock(),
+                lease=self._lease,
+            )
 
     async def _flush(self) -> None:
         """Write results in one transaction, then count them off their broadcasts."""
@@ -314,8 +456,11 @@ class DeliveryEngine:
             # or the restart would send them again. Writing one twice is harmless.
             self._results[:0] = batch
             raise
+        self.outage.ok()
         for broadcast_id, _ in batch:
-            self._active[broadcast_id].outstanding -= 1
+            state = self._active.get(broadcast_id)
+            if state is not None:  # a result kept from an earlier run has no state now
+                state.outstanding -= 1
 
     def _complete_finished(self) -> None:
         """Broadcasts with nothing left to read, send or record are done."""
@@ -332,13 +477,18 @@ class DeliveryEngine:
                 del self._active[broadcast_id]
 
     async def _finish(self, broadcast_ids: list[int]) -> None:
-        async with self.database.writing() as session:
-            # A broadcast is done only when the database agrees nothing is pending.
-            left = await deliveries.unfinished(session, broadcast_ids)
-            for broadcast_id in broadcast_ids:
-                if broadcast_id not in left:
-                    await deliveries.finish(
-                        session, broadcast_id=broadcast_id, now=self._wall_clock()
-                    )
-        if left:
-            self.wake()
+        # A broadcast is done only when the database agrees nothing is pending. One that is not
+        # (its last deliveries are leased to an instance that went away, or the database is
+        # down) is picked up again by the next look.
+        try:
+            async with self.database.writing() as session:
+                left = await deliveries.unfinished(session, broadcast_ids)
+                for broadcast_id in broadcast_ids:
+                    if broadcast_id not in left:
+                        await deliveries.finish(
+                            session, broadcast_id=broadcast_id, now=self._wall_clock()
+                        )
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            self._database_failed(exc)

@@ -8,6 +8,7 @@ import itertools
 import math
 from datetime import timedelta
 
+import httpx
 from telegram import Bot
 from telegram.error import (
     BadRequest,
@@ -16,11 +17,21 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.ext import Defaults, ExtBot
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from jobs.delivery import Failed, Migrated, RetryLater, SendFn, SendResult, Sent, Unreachable
+from jobs.delivery import (
+    Failed,
+    Migrated,
+    RetryLater,
+    SendFn,
+    SendResult,
+    Sent,
+    Unavailable,
+    Unreachable,
+)
 
 # httpcore scans its whole pool for each request it queues; with hundreds of connections in one
 # pool that scan costs more than the request (measured: 63 requests a second with 100 open).
@@ -109,8 +120,14 @@ def telegram_send(bot: Bot, *, paid_broadcast: bool = False) -> SendFn:
             if "chat not found" in exc.message.lower():
                 return Unreachable(exc.message)
             return Failed(exc.message, transient=False)
-        except NetworkError as exc:  # 5xx, timeouts, connection trouble
-            return Failed(exc.message, transient=True)
+        except TimedOut as exc:
+            if isinstance(exc.__cause__, httpx.ConnectTimeout):  # never left: not an attempt
+                return Unavailable(exc.message)
+            return Failed(exc.message, transient=True)  # it may have arrived: an attempt
+        except NetworkError as exc:
+            if isinstance(exc.__cause__, httpx.TransportError):  # no answer from Telegram at all
+                return Unavailable(exc.message)
+            return Failed(exc.message, transient=True)  # 5xx
         except TelegramError as exc:
             return Failed(exc.message, transient=False)
         return Sent()

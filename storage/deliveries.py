@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, literal, or_, update
@@ -209,21 +209,106 @@ async def sending(session: AsyncSession) -> list[Broadcast]:
     return list(result.scalars())
 
 
-async def pending_page(
-    session: AsyncSession, *, broadcast_id: int, after: int, limit: int
+def _pending_of(broadcast_id: int) -> Any:
+    return (col(Delivery.broadcast_id) == broadcast_id) & (
+        col(Delivery.status) == DeliveryStatus.PENDING
+    )
+
+
+async def claim_page(
+    session: AsyncSession,
+    *,
+    broadcast_id: int,
+    after: int,
+    limit: int,
+    holder: str,
+    now: datetime,
+    lease: timedelta,
 ) -> list[PendingDelivery]:
-    """The next pending deliveries of a broadcast, by id after ``after``."""
-    result = await session.execute(
-        select(Delivery.id, Delivery.chat_id, Delivery.attempts)
-        .where(
-            Delivery.broadcast_id == broadcast_id,
-            Delivery.status == DeliveryStatus.PENDING,
-            col(Delivery.id) > after,
-        )
+    """Claim the next pending deliveries of a broadcast, by id after ``after``, for ``holder``.
+
+    Deliveries another instance claimed are skipped until their lease runs out, so that two
+    engines (one taking over from the other) never send the same delivery at once.
+    """
+    free = or_(
+        col(Delivery.lease_until).is_(None),
+        col(Delivery.lease_until) < now,
+        col(Delivery.leased_by) == holder,
+    )
+    ids = (
+        select(Delivery.id)
+        .where(_pending_of(broadcast_id), col(Delivery.id) > after, free)
         .order_by(col(Delivery.id))
         .limit(limit)
     )
-    return [PendingDelivery(row[0], broadcast_id, row[1], row[2]) for row in result]
+    if session.get_bind().dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    result = await session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(ids.scalar_subquery()))
+        .values(leased_by=holder, lease_until=now + lease)
+        .returning(col(Delivery.id), col(Delivery.chat_id), col(Delivery.attempts))
+    )
+    rows = sorted((int(row[0] or 0), int(row[1]), int(row[2])) for row in result.all())
+    return [PendingDelivery(row[0], broadcast_id, row[1], row[2]) for row in rows]
+
+
+async def renew_leases(
+    session: AsyncSession,
+    *,
+    broadcast_ids: Collection[int],
+    holder: str,
+    now: datetime,
+    lease: timedelta,
+) -> None:
+    """Extend the leases ``holder`` has on the pending deliveries of these broadcasts."""
+    if not broadcast_ids:
+        return
+    await session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.broadcast_id).in_(list(broadcast_ids)),
+            col(Delivery.status) == DeliveryStatus.PENDING,
+            col(Delivery.leased_by) == holder,
+        )
+        .values(lease_until=now + lease)
+    )
+
+
+async def release_leases(session: AsyncSession, *, holder: str) -> None:
+    """Give up every claim of ``holder`` (a clean stop), so that a standby may send at once."""
+    await session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.leased_by) == holder,
+            col(Delivery.status) == DeliveryStatus.PENDING,
+        )
+        .values(leased_by=None, lease_until=None)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """The queue at a glance, for health and metrics."""
+
+    pending: int
+    oldest_started_at: datetime | None
+
+
+async def queue_figures(session: AsyncSession) -> QueueFigures:
+    """How many deliveries wait, and when the broadcast of the oldest one started."""
+    row = (
+        await session.execute(
+            select(func.count(col(Delivery.id)), func.min(Broadcast.started_at))
+            .select_from(Delivery)
+            .join(Broadcast)
+            .where(
+                col(Broadcast.status) == BroadcastStatus.SENDING,
+                col(Delivery.status) == DeliveryStatus.PENDING,
+            )
+        )
+    ).one()
+    return QueueFigures(pending=int(row[0] or 0), oldest_started_at=row[1])
 
 
 async def record_results(
@@ -391,6 +476,7 @@ async def start_reminder(
     case_id: str,
     hearing_id: int,
     offset: str,
+    due: datetime,
     text: str,
     now: datetime,
 ) -> Broadcast | None:
@@ -400,7 +486,8 @@ async def start_reminder(
         priority=URGENT,
         case_id=case_id,
         text=text,
-        payload={"hearing_id": hearing_id, "offset": offset},
+        # due: to measure how late it reaches Telegram
+        payload={"hearing_id": hearing_id, "offset": offset, "due": due.isoformat()},
         reminder_key=key,
     )
     if not await _claim_reminder(session, draft):

@@ -220,3 +220,7 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=200)
     sent_at: datetime | None = None
+    # The instance whose engine claimed this delivery, and until when: another instance (after a
+    # handover) leaves it alone until then, so that it is not sent twice.
+    leased_by: str | None = Field(default=None, max_length=32)
+    lease_until: datetime | None = None

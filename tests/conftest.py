@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import build_application, prepare_database
+from bot.app import prepare_database
 from bot.context import HearingWatchApp
+from bot.service import Service
 from bot.settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade
@@ -93,30 +94,33 @@ def clock() -> Clock:
 def settings(fake: FakeBotApi, database_url: str) -> Settings:
     return Settings(
         telegram={"token": fake.token, "base_url": fake.base_url},
+        server={"port": 0},
         database={"url": database_url},
         access={"admins": [ADMIN_ID]},
     )
 
 
+# The services behind the applications start_bot returned, to stop them.
+_services: dict[int, Service] = {}
+
+
 async def start_bot(settings: Settings, clock: Clock) -> HearingWatchApp:
-    """Migrate, seed and start polling, as `hearing-watch run` does."""
+    """Migrate, seed and start an instance, as `hearing-watch run` does; return once active."""
     await prepare_database(settings)
-    app = build_application(settings, clock=clock)
-    await app.initialize()
-    await app.post_init(app)  # type: ignore[misc]  # run_polling calls it; we poll by hand
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1)
-    await app.start()
-    return app
+    service = Service(settings, clock=clock)
+    await service.start()
+    await service.wait_active()
+    _services[id(service.app)] = service
+    return service.app
+
+
+def service_of(app: HearingWatchApp) -> Service:
+    """The running service of an application start_bot returned."""
+    return _services[id(app)]
 
 
 async def stop_bot(app: HearingWatchApp) -> None:
-    assert app.updater is not None
-    await app.updater.stop()
-    await app.stop()
-    await app.post_stop(app)  # type: ignore[misc]
-    await app.post_shutdown(app)  # type: ignore[misc]
-    await app.shutdown()
+    await _services.pop(id(app)).stop()
 
 
 @pytest.fixture

@@ -42,7 +42,8 @@ async def test_run_serves_keeps_subscriptions_and_never_prints_the_token(
 ) -> None:
     """The token comes from the environment, as the README says; nothing prints it."""
     (tmp_path / "config.toml").write_text(
-        f'[telegram]\nbase_url = "{fake.base_url}"\n[database]\nurl = "{database_url}"\n',
+        f'[telegram]\nbase_url = "{fake.base_url}"\n[server]\nport = 0\n'
+        f'[database]\nurl = "{database_url}"\n',
         encoding="utf-8",
     )
     env = {

@@ -61,7 +61,8 @@ async def test_sigkill_mid_broadcast_loses_nothing(
     fake: FakeBotApi, tmp_path: Path, database_url: str
 ) -> None:
     (tmp_path / "config.toml").write_text(
-        f'[telegram]\nbase_url = "{fake.base_url}"\n[database]\nurl = "{database_url}"\n',
+        f'[telegram]\nbase_url = "{fake.base_url}"\n[server]\nport = 0\n'
+        f'[database]\nurl = "{database_url}"\n',
         encoding="utf-8",
     )
     await prepare_database(Settings(database={"url": database_url}))

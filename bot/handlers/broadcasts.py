@@ -33,6 +33,7 @@ CANCEL = "bcancel"
 BUTTON_PATTERN = rf"^({SEND}|{CANCEL}):\d+$"
 PROGRESS_INTERVAL = 3.0  # seconds between edits of a preview: often enough, not spammy
 RECENT = 10
+PROGRESS = "progress"
 
 
 async def _preview(
@@ -145,7 +146,7 @@ async def on_button(update: Update, context: Context) -> None:
         await query.answer(show.ALREADY_HANDLED)
         return
     if action == SEND:
-        context.bot_data.engine.wake()
+        await context.bot_data.signals.deliveries_queued()
         if broadcast.kind == BroadcastKind.OUTCOME:
             await schedule_changed(context)  # the hearing is held: its reminders go
         await query.answer(f"Sending to {broadcast.total:,} chats.")
@@ -208,14 +209,25 @@ async def on_any_update(update: Update, context: Context) -> None:
 
 
 def register(app: HearingWatchApp) -> None:
-    """Add the broadcast handlers and the progress job."""
+    """Add the broadcast handlers."""
     # Group -1 runs before the commands and lets every update go on to them.
     app.add_handler(TypeHandler(Update, on_any_update), group=-1)
     commands = {"outcome": cmd_outcome, "update": cmd_update, "broadcasts": cmd_broadcasts}
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(on_button, pattern=BUTTON_PATTERN))
+
+
+def activate(app: HearingWatchApp) -> None:
+    """This instance became the active one: it shows the progress of broadcasts."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(
-        report_progress, interval=PROGRESS_INTERVAL, first=PROGRESS_INTERVAL, name="progress"
+        report_progress, interval=PROGRESS_INTERVAL, first=PROGRESS_INTERVAL, name=PROGRESS
     )
+
+
+def deactivate(app: HearingWatchApp) -> None:
+    """Another instance shows progress now."""
+    assert app.job_queue is not None
+    for job in app.job_queue.get_jobs_by_name(PROGRESS):
+        job.schedule_removal()

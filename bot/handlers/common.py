@@ -9,6 +9,7 @@ from telegram.ext import MessageHandler, filters
 
 from bot import texts
 from bot.context import Context, HearingWatchApp
+from jobs.outage import is_database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +31,36 @@ def _command_of(update: Update) -> str:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Log a failed handler once, with context but no message text, and apologise."""
+    """Log a failed handler or job once, with context but no message text, and apologise.
+
+    A database outage is not a bug: it is reported to the outage log (one line when it starts,
+    one when it ends) and the user is asked to try again later.
+    """
+    error = context.error
+    outage = error is not None and is_database_outage(error)
+    if outage:
+        assert error is not None
+        context.bot_data.database_outage.failed(error)
     if not isinstance(update, Update):
-        # Polling and job failures arrive without an update; PTB already retries polling.
-        logger.error("background failure", exc_info=context.error)
+        # Job failures arrive without an update; the work is picked up again after an outage.
+        if not outage:
+            logger.error("background failure", exc_info=error)
         return
     chat_id = update.effective_chat.id if update.effective_chat else None
-    logger.error(
-        "handler failed: update %s, %s, chat %s",
-        update.update_id,
-        _command_of(update),
-        chat_id,
-        exc_info=context.error,
-    )
+    if not outage:
+        logger.error(
+            "handler failed: update %s, %s, chat %s",
+            update.update_id,
+            _command_of(update),
+            chat_id,
+            exc_info=error,
+        )
+    apology = texts.DATABASE_AWAY if outage else texts.APOLOGY
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(texts.APOLOGY, show_alert=True)
+            await update.callback_query.answer(apology, show_alert=True)
         elif update.effective_message is not None:
-            await update.effective_message.reply_text(texts.APOLOGY)
+            await update.effective_message.reply_text(apology)
     except Exception:  # the error handler itself must never raise
         # Logged without the traceback: the failure itself was logged just above.
         logger.warning("could not tell chat %s about the failure", chat_id)

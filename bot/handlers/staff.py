@@ -10,14 +10,13 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot import reminders
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
 from bot.menus import set_staff_menu
@@ -143,8 +142,8 @@ def _confirmation_keyboard(pending_id: int, confirm_label: str) -> InlineKeyboar
 
 
 async def schedule_changed(context: Context) -> None:
-    """Rebuild the reminder jobs from the database after a change to the schedule."""
-    await reminders.reconcile(cast(HearingWatchApp, context.application))
+    """Have the reminder jobs rebuilt from the database after a change to the schedule."""
+    await context.bot_data.signals.schedule_changed()
 
 
 async def queue_notice(
@@ -164,7 +163,7 @@ async def queue_notice(
 
 async def follow_progress(context: Context, broadcast: Broadcast, shown: Message) -> None:
     """Wake the engine, and show the broadcast's progress on ``shown`` as it goes."""
-    context.bot_data.engine.wake()
+    await context.bot_data.signals.deliveries_queued()
     assert broadcast.id is not None
     async with context.bot_data.database.writing() as session:
         await deliveries.set_preview(

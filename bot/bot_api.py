@@ -1,0 +1,86 @@
+"""HTTP to the Bot API that tells whether Telegram answers, and waits for it at start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+from telegram.error import InvalidToken, NetworkError, TimedOut
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+from bot.context import HearingWatchApp
+from jobs.outage import Outage
+
+logger = logging.getLogger(__name__)
+
+# Waits between attempts to reach the Bot API at start: an operator's server may boot before its
+# network, and a Telegram outage may last minutes. Never gives up; a refused token ends it.
+START_RETRY_FIRST = 1.0
+START_RETRY_MAX = 30.0
+
+
+class WatchedRequest(HTTPXRequest):
+    """python-telegram-bot's HTTPXRequest, reporting to ``outage`` whether Telegram answered.
+
+    Any HTTP answer, an error one included, is contact; only a transport failure (no connection,
+    no answer in time) counts against the Bot API.
+    """
+
+    def __init__(self, outage: Outage, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.outage = outage
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        try:
+            answer = await super().do_request(
+                url,
+                method,
+                request_data,
+                read_timeout,  # type: ignore[arg-type]
+                write_timeout,  # type: ignore[arg-type]
+                connect_timeout,  # type: ignore[arg-type]
+                pool_timeout,  # type: ignore[arg-type]
+            )
+        except (TimedOut, NetworkError) as exc:
+            if isinstance(exc, TimedOut) or isinstance(exc.__cause__, httpx.TransportError):
+                self.outage.failed(exc)
+            raise
+        self.outage.ok()
+        return answer
+
+
+async def connect(app: HearingWatchApp, base_url: str) -> None:
+    """Initialise the Application, which asks Telegram who the bot is, until Telegram answers.
+
+    One line per failed attempt and no traceback; InvalidToken (Telegram refused the token) and
+    any other TelegramError (a 4xx answer) go to the caller, which stops with one line.
+    """
+    attempt = 0
+    while True:
+        try:
+            await app.initialize()
+        except InvalidToken:
+            raise
+        except NetworkError as exc:  # no connection, no answer in time, or a 5xx: wait it out
+            attempt += 1
+            wait = min(START_RETRY_MAX, START_RETRY_FIRST * 2 ** (attempt - 1))
+            logger.warning(
+                "cannot reach the Bot API at %s (attempt %d: %s); trying again in %.0f s",
+                base_url,
+                attempt,
+                exc.message,
+                wait,
+            )
+            await asyncio.sleep(wait)
+        else:
+            return

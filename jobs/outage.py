@@ -1,0 +1,103 @@
+"""Dependencies that can go away (the database, the Bot API), and how their outages are told.
+
+An outage is logged twice: once when it starts and once when it ends, with how long it lasted.
+Every piece of work that meets the dependency down reports it here and retries on its own; no
+retry logs again. Health and metrics read the same object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import (
+    TimeoutError as PoolTimeoutError,
+)
+
+logger = logging.getLogger(__name__)
+
+# Retry delays for work that meets an outage: quick at first, then at most every few seconds,
+# so that a 15-second restart of PostgreSQL costs seconds, not minutes.
+FIRST_RETRY = 0.5
+MAX_RETRY = 5.0
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether an exception means the database is unreachable or busy, not that our query is wrong.
+
+    SQLite's "database is locked" is an OperationalError; a PostgreSQL that went away shows as a
+    refused connection (OSError), a dropped one (InterfaceError, or a DBAPIError whose connection
+    was invalidated), or a pool that cannot get a connection.
+    """
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, OSError)
+    return isinstance(exc, OSError | TimeoutError)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): doubling, capped."""
+    return float(min(MAX_RETRY, FIRST_RETRY * 2.0 ** max(0, attempt - 1)))
+
+
+@dataclass
+class Outage:
+    """One dependency's state: up, or down since when and why."""
+
+    name: str  # "database", "Bot API"
+    clock: Callable[[], float] = time.monotonic
+    on_failure: list[Callable[[], None]] = field(default_factory=list)  # every report
+    on_recovery: list[Callable[[], None]] = field(default_factory=list)  # end of an outage
+    errors: int = 0  # every failure reported, for the metrics
+    down_since: float | None = None
+    reason: str | None = None
+    last_ok: float | None = None
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, exc: BaseException) -> None:
+        """Work met the dependency down; only the first report of an outage is logged."""
+        self.errors += 1
+        for callback in self.on_failure:
+            callback()
+        if self.down_since is None:
+            self.down_since = self.clock()
+            self.reason = describe(exc)
+            logger.error("%s unavailable: %s; retrying until it is back", self.name, self.reason)
+
+    def ok(self) -> None:
+        """Work reached the dependency; ends an outage, logging how long it lasted."""
+        self.last_ok = self.clock()
+        if self.down_since is not None:
+            lasted = self.last_ok - self.down_since
+            self.down_since = None
+            self.reason = None
+            logger.warning("%s is back after %.1f s", self.name, lasted)
+            for callback in self.on_recovery:
+                callback()
+
+    async def pause(self, attempt: int) -> None:
+        """Sleep before the next retry."""
+        await asyncio.sleep(backoff(attempt))
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    # SQLAlchemy appends the statement and a link after the driver's message; the first line is
+    # the driver's own words ("connection refused", "database is locked").
+    original = getattr(exc, "orig", None) or exc
+    message = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    text = f"{type(original).__name__}: {message}" if message else type(original).__name__
+    return text[:200]

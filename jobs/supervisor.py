@@ -1,0 +1,126 @@
+"""Background work that nobody can lose track of.
+
+Each worker is a coroutine function run by the supervisor as a named task. One that ends
+unexpectedly (an exception, or returning when it should run forever) is logged with its
+traceback and started again after a pause; each beats a heartbeat so that health can tell a
+worker that is alive from one that is stuck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from jobs.outage import backoff
+
+logger = logging.getLogger(__name__)
+
+WorkerFn = Callable[["Worker"], Awaitable[None]]
+
+
+@dataclass
+class Worker:
+    """One supervised piece of background work."""
+
+    name: str
+    run: WorkerFn
+    # A worker that beats no heartbeat for this long is reported as stalled; None: never.
+    stall_after: float | None
+    clock: Callable[[], float] = time.monotonic
+    task: asyncio.Task[None] | None = None
+    started_at: float = 0.0
+    last_beat: float = 0.0
+    restarts: int = 0
+    last_failure: str | None = None
+
+    def beat(self) -> None:
+        """The worker is making progress (or idly waiting, which is progress too)."""
+        self.last_beat = self.clock()
+
+    def stalled(self, now: float) -> bool:
+        return self.stall_after is not None and now - self.last_beat > self.stall_after
+
+
+class Supervisor:
+    """Starts, watches and restarts workers; stops them all on request."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._workers: dict[str, Worker] = {}
+        self._stopping: set[str] = set()
+
+    def start(self, name: str, run: WorkerFn, *, stall_after: float | None = 60.0) -> Worker:
+        """Run ``run(worker)`` as a supervised task named ``name`` (which must not be running)."""
+        existing = self._workers.get(name)
+        if existing is not None and existing.task is not None and not existing.task.done():
+            raise RuntimeError(f"worker {name} is running already")
+        worker = Worker(name, run, stall_after, self._clock)
+        self._workers[name] = worker
+        self._stopping.discard(name)
+        worker.task = asyncio.create_task(self._keep_running(worker), name=name)
+        return worker
+
+    async def _keep_running(self, worker: Worker) -> None:
+        failures = 0
+        while True:
+            worker.started_at = worker.last_beat = self._clock()
+            try:
+                await worker.run(worker)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                worker.last_failure = f"{type(exc).__name__}: {exc}"[:200]
+                logger.exception("worker %s failed; restarting it", worker.name)
+            else:
+                if worker.name in self._stopping:
+                    return
+                worker.last_failure = "returned unexpectedly"
+                logger.error("worker %s ended unexpectedly; restarting it", worker.name)
+            # A worker that ran a while before failing starts again quickly; one that fails at
+            # once, again and again, waits longer each time.
+            failures = 1 if self._clock() - worker.started_at > 60 else failures + 1
+            worker.restarts += 1
+            await asyncio.sleep(backoff(failures))
+
+    async def stop(self, name: str, grace: float | None = None) -> None:
+        """Cancel a worker and wait for it (its own clean-up included, for at most ``grace``
+        seconds) to end."""
+        worker = self._workers.pop(name, None)
+        if worker is None or worker.task is None:
+            return
+        self._stopping.add(name)
+        worker.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(worker.task), grace)
+        if not worker.task.done():  # its clean-up overran the timeout
+            worker.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.task
+
+    async def stop_all(self) -> None:
+        for name in list(self._workers):
+            await self.stop(name)
+
+    def running(self, name: str) -> bool:
+        worker = self._workers.get(name)
+        return worker is not None and worker.task is not None and not worker.task.done()
+
+    def problems(self) -> list[str]:
+        """Workers that are dead or stalled, as lines for the health report."""
+        now = self._clock()
+        found = []
+        for worker in self._workers.values():
+            if worker.task is None or worker.task.done():
+                found.append(f"worker {worker.name} is not running")
+            elif worker.stalled(now):
+                found.append(
+                    f"worker {worker.name} has made no progress for {now - worker.last_beat:.0f} s"
+                )
+        return found
+
+    def workers(self) -> list[Worker]:
+        return list(self._workers.values())

@@ -1,0 +1,52 @@
+"""Outages are told twice (start and end), whatever the number of failed retries."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from jobs.outage import MAX_RETRY, Outage, backoff, is_database_outage
+
+
+def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    recovered: list[str] = []
+    outage = Outage("database", clock=lambda: now[0], on_recovery=[lambda: recovered.append("!")])
+    caplog.set_level(logging.INFO, logger="jobs.outage")
+
+    for _ in range(50):
+        outage.failed(ConnectionRefusedError(111, "Connection refused"))
+    now[0] = 115.0
+    outage.ok()
+    outage.ok()
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "database unavailable: ConnectionRefusedError: [Errno 111] Connection refused;"
+        " retrying until it is back",
+        "database is back after 15.0 s",
+    ]
+    assert outage.errors == 50
+    assert recovered == ["!"]
+    assert not outage.down
+
+
+def test_a_locked_or_unreachable_database_is_an_outage_but_a_wrong_query_is_not() -> None:
+    locked = OperationalError("UPDATE x", {}, sqlite3.OperationalError("database is locked"))
+    assert is_database_outage(locked)
+    assert is_database_outage(ConnectionRefusedError())
+    assert is_database_outage(TimeoutError())
+    assert not is_database_outage(IntegrityError("INSERT", {}, Exception("UNIQUE failed")))
+    assert not is_database_outage(ValueError("a bug"))
+
+
+def test_retries_back_off_and_are_capped() -> None:
+    waits = [backoff(attempt) for attempt in range(1, 12)]
+    assert waits == sorted(waits)
+    assert waits[0] < 1
+    assert max(waits) == MAX_RETRY

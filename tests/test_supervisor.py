@@ -1,0 +1,99 @@
+"""Supervised background work: a worker that dies is logged and restarted; none dies unseen."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from jobs import supervisor as supervision
+from jobs.supervisor import Supervisor, Worker
+
+
+@pytest.fixture(autouse=True)
+def _quick_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(supervision, "backoff", lambda _attempt: 0.01)
+
+
+async def test_a_worker_that_fails_is_logged_with_its_traceback_and_restarted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runs = 0
+    third = asyncio.Event()
+
+    async def flaky(worker: Worker) -> None:
+        nonlocal runs
+        runs += 1
+        if runs < 3:
+            raise RuntimeError(f"boom {runs}")
+        third.set()
+        await asyncio.Event().wait()
+
+    supervisor = Supervisor()
+    supervisor.start("flaky", flaky)
+    async with asyncio.timeout(5):
+        await third.wait()
+    assert supervisor.running("flaky")
+    assert supervisor.problems() == []
+    failures = [r for r in caplog.records if r.name == "jobs.supervisor"]
+    assert [r.getMessage() for r in failures] == ["worker flaky failed; restarting it"] * 2
+    assert all(r.exc_info is not None for r in failures)  # the traceback is in the log
+    assert supervisor.workers()[0].restarts == 2
+    await supervisor.stop_all()
+    assert not supervisor.running("flaky")
+
+
+async def test_a_worker_that_returns_is_restarted_unless_it_was_stopped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR)
+    runs = 0
+
+    async def returns(worker: Worker) -> None:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0)
+
+    supervisor = Supervisor()
+    supervisor.start("returns", returns)
+    async with asyncio.timeout(5):
+        while runs < 3:
+            await asyncio.sleep(0.01)
+    assert "worker returns ended unexpectedly; restarting it" in caplog.messages
+    await supervisor.stop("returns")
+    settled = runs
+    await asyncio.sleep(0.05)
+    assert runs == settled
+
+
+async def test_a_worker_without_heartbeat_is_reported_stalled() -> None:
+    now = [0.0]
+
+    async def stuck(worker: Worker) -> None:
+        await asyncio.Event().wait()  # never beats again
+
+    supervisor = Supervisor(clock=lambda: now[0])
+    supervisor.start("stuck", stuck, stall_after=60)
+    await asyncio.sleep(0)
+    assert supervisor.problems() == []
+    now[0] = 61.0
+    assert supervisor.problems() == ["worker stuck has made no progress for 61 s"]
+    await supervisor.stop_all()
+
+
+async def test_stopping_waits_for_the_workers_clean_up() -> None:
+    cleaned = asyncio.Event()
+
+    async def careful(worker: Worker) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0.05)  # e.g. the sends under way finish
+            cleaned.set()
+
+    supervisor = Supervisor()
+    supervisor.start("careful", careful)
+    await asyncio.sleep(0)
+    await supervisor.stop("careful", grace=5)
+    assert cleaned.is_set()
