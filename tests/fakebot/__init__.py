@@ -1,5 +1,23 @@
 """A fake Telegram Bot API server for end-to-end tests (and the benchmarks)."""
 
-from tests.fakebot.server import ApiError, ChatRef, FakeBotApi, Fault, FloodLimits, UserRef
+from tests.fakebot.server import (
+    ApiError,
+    ChatRef,
+    FakeBotApi,
+    Fault,
+    FloodLimits,
+    UserRef,
+    Webhook,
+    WebhookDelivery,
+)
 
-__all__ = ["ApiError", "ChatRef", "FakeBotApi", "Fault", "FloodLimits", "UserRef"]
+__all__ = [
+    "ApiError",
+    "ChatRef",
+    "FakeBotApi",
+    "Fault",
+    "FloodLimits",
+    "UserRef",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -4,20 +4,40 @@ The real python-telegram-bot ``Application`` reaches it through ``telegram.base_
 the users: they push updates (commands, messages, button presses) and read back what the bot sent.
 Faults (any Telegram error, or a slow answer) can be injected per method and chat; every call
 passes one place, ``_dispatch``, where later limits hook in.
+
+Updates reach the bot by polling (``getUpdates``) or, once the bot calls ``setWebhook``, by an
+HTTP POST of each update's JSON to the webhook URL, as Telegram does:
+
+    await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="s3cret")
+    fake.send_text(chat, user, "/start")       # POSTed to /hook with the secret header
+    await fake.wait_for(lambda: fake.webhook_deliveries)   # what the receiver answered
+    await fake.post_to_webhook(fake.text_update(chat, user, "/start"), secret_token="wrong")
+
+Delivery is in order, one update at a time; a non-2xx answer or an unreachable receiver is
+recorded as ``last_error_*`` in getWebhookInfo and the same update is tried again after
+``webhook_retry_delay``. While a webhook is set, getUpdates answers 409 Conflict.
+``deleteWebhook`` returns to polling; what was not delivered stays pending unless
+``drop_pending_updates``. Unlike Telegram, the fake accepts plain http and any port, because the
+receiver under test listens on loopback; it ignores ``certificate``, ``ip_address`` and
+``max_connections``, and any method call in the receiver's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakebot.entities import EntityError, visible_text
@@ -27,6 +47,15 @@ MAX_TEXT_LENGTH = 4096
 GROUP_ANONYMOUS_BOT = {
     "id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot",
 }  # fmt: skip
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
+# What a webhook (or getUpdates) gets when allowed_updates is empty or was never given.
+NOT_DELIVERED_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+GET_UPDATES_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active;"
+    " use deleteWebhook to delete the webhook first"
+)
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -125,6 +154,10 @@ class Params:
     def optional_int(self, name: str) -> int | None:
         return None if self.raw.get(name) is None else self.int(name)
 
+    def bool(self, name: str) -> bool:
+        """A flag sent as a form field ("true", "True") or as a JSON boolean."""
+        return str(self.raw.get(name)).lower() in {"true", "1"}
+
     def str(self, name: str, default: str | None = None) -> str:
         value = self.raw.get(name, default)
         if value is None:
@@ -155,6 +188,39 @@ class Params:
 
 
 Handler = Callable[[Params], Awaitable[Any]]
+
+
+@dataclass
+class Webhook:
+    """The webhook the bot set: where updates go, and how the last delivery failed."""
+
+    url: str
+    secret_token: str | None
+    allowed_updates: list[str]
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+    def wants(self, update: Json) -> bool:
+        """Whether an update of this kind is delivered under allowed_updates."""
+        kind = next(key for key in update if key != "update_id")
+        if self.allowed_updates:
+            return kind in self.allowed_updates
+        return kind not in NOT_DELIVERED_BY_DEFAULT
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST of an update to the webhook: the receiver's status, or why it was not reached."""
+
+    update_id: int
+    url: str
+    status: int | None
+    error: str | None
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
 
 @dataclass(frozen=True)
@@ -223,6 +289,13 @@ class FakeBotApi:
     # Wall-clock arrival of the first and last sendMessage that went through (for benchmarks).
     first_send_at: float | None = None
     last_send_at: float | None = None
+    # Webhook mode: the pause before an update the receiver refused is sent again (Telegram
+    # waits longer), and how long a POST may take.
+    webhook_retry_delay: float = 0.2
+    webhook_timeout: float = 5.0
+    webhook: Webhook | None = None
+    # Every POST to a webhook, in order, with what the receiver answered.
+    webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
 
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -241,13 +314,19 @@ class FakeBotApi:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._flood = FloodControl(self.limits) if self.limits else None
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        # allowed_updates persists when setWebhook is called without it, as in Telegram.
+        self._allowed_updates: list[str] = []
         self.port = 0
         self._methods: dict[str, Handler] = {
             name.lower(): handler
             for name, handler in {
                 "getMe": self._get_me,
                 "getUpdates": self._get_updates,
-                "deleteWebhook": self._true,
+                "setWebhook": self._set_webhook,
+                "deleteWebhook": self._delete_webhook,
+                "getWebhookInfo": self._get_webhook_info,
                 "setMyCommands": self._set_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "sendMessage": self._send_message,
@@ -282,6 +361,14 @@ class FakeBotApi:
         return self
 
     async def stop(self) -> None:
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+            self._webhook_task = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -423,6 +510,20 @@ class FakeBotApi:
         self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool = False
     ) -> Json:
         """A user (or, with ``as_chat``, an anonymous group admin) writes in ``chat``."""
+        message = self._user_message(chat, user, text, as_chat=as_chat)
+        self._push("message", message)
+        return message
+
+    def text_update(
+        self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool = False
+    ) -> Json:
+        """An update carrying a user's message that is not queued: for ``post_to_webhook``."""
+        message = self._user_message(chat, user, text, as_chat=as_chat)
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def _user_message(
+        self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool
+    ) -> Json:
         message: Json = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -437,7 +538,6 @@ class FakeBotApi:
         if text.startswith("/"):
             length = len(text.split(maxsplit=1)[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
-        self._push("message", message)
         return message
 
     def press(self, chat: ChatRef, user: UserRef, message: Json, data: str) -> str:
@@ -521,6 +621,8 @@ class FakeBotApi:
         return self._bot_user()
 
     async def _get_updates(self, params: Params) -> list[Json]:
+        if self.webhook is not None:
+            raise ApiError(409, GET_UPDATES_CONFLICT)
         offset = params.int("offset", 0)
         limit = params.int("limit", 100)
         wait = min(float(params.get("timeout") or 0), self.max_long_poll)
@@ -530,10 +632,130 @@ class FakeBotApi:
         if not self._updates and wait > 0:
             try:
                 async with asyncio.timeout(wait), self._changed:
-                    await self._changed.wait_for(lambda: bool(self._updates))
+                    await self._changed.wait_for(
+                        lambda: bool(self._updates) or self.webhook is not None
+                    )
             except TimeoutError:
                 pass
+            if self.webhook is not None:  # set while this call waited
+                raise ApiError(409, GET_UPDATES_CONFLICT)
         return self._updates[:limit]
+
+    # --- webhook ---------------------------------------------------------------------------
+
+    async def _set_webhook(self, params: Params) -> bool:
+        url = params.str("url", "")
+        if not url:  # Telegram takes an empty url as "remove the webhook"
+            return await self._delete_webhook(params)
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"}:
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if not parts.hostname:
+            raise bad_request("bad webhook: Failed to resolve host: Name or service not known")
+        secret = params.get("secret_token") or None
+        if secret is not None:
+            # Telegram's own wording; it is not a "bad webhook:" error.
+            if len(secret) > 256:
+                raise bad_request("secret token is too long")
+            if not SECRET_TOKEN.fullmatch(secret):
+                raise bad_request("secret token contains unallowed characters")
+        allowed = params.json("allowed_updates")
+        if allowed is not None:
+            self._allowed_updates = list(allowed)
+        if params.bool("drop_pending_updates"):
+            self._updates.clear()
+        self.webhook = Webhook(url, secret, list(self._allowed_updates))
+        if self._webhook_task is None or self._webhook_task.done():
+            self._webhook_task = asyncio.get_running_loop().create_task(self._deliver())
+        await self._notify()
+        return True
+
+    async def _delete_webhook(self, params: Params) -> bool:
+        if params.bool("drop_pending_updates"):
+            self._updates.clear()
+        self.webhook = None
+        await self._notify()  # the delivery task sees it and ends
+        return True
+
+    async def _get_webhook_info(self, _params: Params) -> Json:
+        info: Json = {
+            "url": "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+        hook = self.webhook
+        if hook is not None:
+            info.update(url=hook.url, max_connections=40, ip_address="127.0.0.1")
+            if hook.allowed_updates:
+                info["allowed_updates"] = hook.allowed_updates
+            if hook.last_error_date is not None:
+                info["last_error_date"] = hook.last_error_date
+                info["last_error_message"] = hook.last_error_message
+        return info
+
+    async def _deliver(self) -> None:
+        """POST pending updates to the webhook, oldest first, until it is deleted."""
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.webhook is None or bool(self._updates))
+            hook = self.webhook
+            if hook is None:
+                return
+            update = self._updates[0]
+            if hook.wants(update) and not await self._post(hook, update):
+                await asyncio.sleep(self.webhook_retry_delay)
+                continue
+            if self._updates and self._updates[0] is update:
+                self._updates.pop(0)
+            await self._notify()
+
+    async def _post(self, hook: Webhook, update: Json) -> bool:
+        status, reason, error = await self._send_to_webhook(hook.url, update, hook.secret_token)
+        self.webhook_deliveries.append(
+            WebhookDelivery(update["update_id"], hook.url, status, error, time.monotonic())
+        )
+        delivered = status is not None and 200 <= status < 300
+        if not delivered:
+            hook.last_error_date = int(time.time())
+            hook.last_error_message = (
+                error if status is None else f"Wrong response from the webhook: {status} {reason}"
+            )
+        await self._notify()  # for tests waiting on webhook_deliveries
+        return delivered
+
+    async def _send_to_webhook(
+        self, url: str, body: Json, secret_token: str | None
+    ) -> tuple[int | None, str, str | None]:
+        """(status, reason, None), or (None, "", why) when the receiver was not reached."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.webhook_timeout)
+            )
+        headers = {} if secret_token is None else {SECRET_HEADER: secret_token}
+        try:
+            async with self._http.post(url, json=body, headers=headers) as response:
+                await response.read()
+                return response.status, response.reason or "", None
+        except TimeoutError:
+            return None, "", "Read timeout expired"
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ConnectionRefusedError):
+                return None, "", "Connection refused"  # Telegram's words
+            return None, "", f"Connection failed: {exc.os_error}"
+        except aiohttp.ClientConnectionError as exc:
+            return None, "", f"Connection failed: {exc}"
+
+    async def post_to_webhook(self, update: Json, *, secret_token: str | None) -> int:
+        """POST ``update`` to the webhook with this secret (None: no header); the status.
+
+        For tests of a receiver's checks: nothing is recorded or retried.
+        """
+        if self.webhook is None:
+            raise RuntimeError("no webhook is set")
+        status, _, error = await self._send_to_webhook(self.webhook.url, update, secret_token)
+        if status is None:
+            raise ConnectionError(error)
+        return status
 
     async def _set_my_commands(self, params: Params) -> bool:
         scope = params.json("scope") or {"type": "default"}
