@@ -10,6 +10,7 @@ import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +21,9 @@ from bot.settings import ConfigError, Settings, load_settings
 from jobs.outage import backoff, describe, is_database_outage
 from storage.database import Database
 from storage.leadership import AnotherInstanceError
+
+if TYPE_CHECKING:
+    from bot.service import Service
 from storage.migrate import upgrade
 from storage.schedule_file import (
     ImportReport,
@@ -154,21 +158,23 @@ async def _serve(settings: Settings, token: str) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    service = Service(settings)
+    try:
+        await service.claim()
+    except AnotherInstanceError as exc:
+        await service.data.database.dispose()
+        return _fail(str(exc))
     logger.info(
         "starting: Bot API at %s, database %s, %s mode",
         settings.telegram.base_url,
         _database_name(settings),
         settings.telegram.mode,
     )
-    preparing = asyncio.create_task(_wait_for_database(settings))
-    if not await _until(preparing, stop):
-        return 0
-    service = Service(settings)
-    starting = asyncio.create_task(service.start())
+    starting = asyncio.create_task(_start(service, settings))
     try:
         if await _until(starting, stop):
             await stop.wait()
-    except (AnotherInstanceError, ListenError) as exc:
+    except ListenError as exc:
         return _fail(str(exc))
     except InvalidToken:
         return _fail("Telegram refused the token: check telegram.token")
@@ -178,6 +184,11 @@ async def _serve(settings: Settings, token: str) -> int:
         logger.info("stopping: finishing the sends under way")
         await service.stop()
     return 0
+
+
+async def _start(service: Service, settings: Settings) -> None:
+    await _wait_for_database(settings)
+    await service.start()
 
 
 async def _until(task: asyncio.Task[None], stop: asyncio.Event) -> bool:

@@ -43,7 +43,10 @@ logger = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 LEADERSHIP_INTERVAL = 1.0  # seconds between checks of the lock (and tries for a standby)
 PROBE_INTERVAL = 30.0  # a standby that polls nothing asks Telegram getMe this often
-HEALTH_TIMEOUT = 2.0  # seconds /healthz waits for the database
+HEALTH_TIMEOUT = 2.0  # seconds /healthz waits for the database's figures
+# During an outage /healthz checks whether the database can be written again: long enough for
+# SQLite's busy timeout (5 s), so that a lock held that long still reads as an outage.
+RECOVERY_PROBE_TIMEOUT = 8.0
 # Telegram out of reach for this long makes the instance unhealthy (a blip is not worth an alert).
 BOT_API_GRACE = 60.0
 POLL_TIMEOUT = 10  # seconds of a getUpdates long poll
@@ -92,11 +95,15 @@ class Service:
 
     # --- start and stop --------------------------------------------------------------------
 
+    async def claim(self) -> None:
+        """On SQLite, make sure no other instance uses the file: AnotherInstanceError if one
+        does. Before anything else, so that a second instance changes nothing."""
+        if isinstance(self.leadership, FileLeadership):
+            await self.leadership.acquire()
+
     async def start(self) -> None:
         """Listen for health checks, reach Telegram, and begin competing for leadership."""
-        if isinstance(self.leadership, FileLeadership):
-            # Before anything else: a second instance on one SQLite file stops here.
-            await self.leadership.acquire()
+        await self.claim()
         await self._start_http()
         await bot_api.connect(self.app, self.settings.telegram.base_url)
         self._connected = True
@@ -106,6 +113,7 @@ class Service:
         await self._set_menus()
         self.supervisor.start("leadership", self._lead, stall_after=60.0)
         self.supervisor.start("bot-api-probe", self._probe, stall_after=None)
+        self.supervisor.start("database-probe", self._watch_database, stall_after=None)
 
     async def stop(self) -> None:
         """Stop receiving, let the sends under way finish and record them, release the lock."""
@@ -113,6 +121,7 @@ class Service:
         self.data.status.role = "stopping"
         await self.supervisor.stop("leadership")
         await self.supervisor.stop("bot-api-probe")
+        await self.supervisor.stop("database-probe")
         await self.supervisor.stop("polling")
         await self.supervisor.stop("webhook")
         if self._reconcile_task is not None:
@@ -303,6 +312,29 @@ class Service:
                     await self.app.bot.get_me()
             await asyncio.sleep(PROBE_INTERVAL / 3)
 
+    async def _watch_database(self, worker: Worker) -> None:
+        """During an outage, find out when the database can be written again, even if no other
+        work would notice (an idle engine): its end is what sends the overdue reminders."""
+        outage = self.data.database_outage
+        attempt = 0
+        while True:
+            worker.beat()
+            if not outage.down:
+                attempt = 0
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                async with asyncio.timeout(RECOVERY_PROBE_TIMEOUT):
+                    await self.data.database.probe_write()
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
+                outage.failed(exc)
+                attempt += 1
+                await asyncio.sleep(backoff(attempt))
+            else:
+                outage.ok()
+
     def _reconcile_soon(self) -> None:
         """Rebuild the reminder jobs in the background (once, however often asked meanwhile)."""
         if self._reconcile_task is not None and not self._reconcile_task.done():
@@ -369,9 +401,13 @@ class Service:
         report: dict[str, Any] = {"status": "ok", "role": data.status.role}
         figures = None
         try:
+            if data.database_outage.down:
+                # Reads can pass while writes fail (a locked SQLite file): only a write ends it.
+                async with asyncio.timeout(RECOVERY_PROBE_TIMEOUT):
+                    await data.database.probe_write()
+                data.database_outage.ok()
             async with asyncio.timeout(HEALTH_TIMEOUT), data.database.reading() as session:
                 figures = await deliveries.queue_figures(session)
-            data.database_outage.ok()
         except Exception as exc:
             if not is_database_outage(exc):
                 raise

@@ -275,7 +275,6 @@ class DeliveryEngine:
         self._last_look = self._clock()
         async with self.database.reading() as session:
             found = await deliveries.sending(session)
-        self.outage.ok()
         for broadcast in found:
             assert broadcast.id is not None
             if broadcast.id not in self._active:
@@ -302,6 +301,7 @@ class DeliveryEngine:
                     now=self._wall_clock(),
                     lease=self._lease,
                 )
+            self.outage.ok()  # a write went through (a read may pass a locked SQLite file)
             state.buffer.extend(page)
             state.outstanding += len(page)
             if page:

@@ -70,6 +70,11 @@ class Database:
             yield session
             await session.commit()
 
+    async def probe_write(self) -> None:
+        """Take the write lock and let it go, writing nothing: can this database be written?"""
+        async with self.writing():
+            pass
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()

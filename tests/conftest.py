@@ -45,10 +45,12 @@ class Clock:
 
 @pytest.fixture(autouse=True)
 def _no_ambient_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Tests see no operator's config file or HEARINGWATCH_* variables."""
+    """Tests see no operator's config file or HEARINGWATCH_* variables, and every bot's HTTP
+    server takes a free port (not 8080, which two bots, or this machine, may have taken)."""
     for name in list(os.environ):
         if name.startswith("HEARINGWATCH_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("HEARINGWATCH_SERVER__PORT", "0")
     monkeypatch.chdir(tmp_path)
 
 

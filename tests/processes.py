@@ -54,8 +54,10 @@ class BotProcess:
         self._readers: list[asyncio.Task[None]] = []
 
     async def start(self) -> BotProcess:
+        # Only what the test means: none of the test process's HEARINGWATCH_* variables.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("HEARINGWATCH_")}
         env = {
-            **os.environ,
+            **inherited,
             "HEARINGWATCH_TELEGRAM__TOKEN": self.token,
             "PYTHONPATH": str(REPOSITORY),
             **self.env,

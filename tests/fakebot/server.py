@@ -292,6 +292,9 @@ class FakeBotApi:
     # Webhook mode: the pause before an update the receiver refused is sent again (Telegram
     # waits longer), and how long a POST may take.
     webhook_retry_delay: float = 0.2
+    # The reverse proxy in front of the bot: where a POST to the registered (public, https) URL
+    # really goes, e.g. "http://127.0.0.1:8080". None: to the registered URL itself.
+    webhook_forward_to: str | None = None
     webhook_timeout: float = 5.0
     webhook: Webhook | None = None
     # Every POST to a webhook, in order, with what the receiver answered.
@@ -727,6 +730,13 @@ class FakeBotApi:
         self, url: str, body: Json, secret_token: str | None
     ) -> tuple[int | None, str, str | None]:
         """(status, reason, None), or (None, "", why) when the receiver was not reached."""
+        if self.webhook_forward_to is not None:
+            parts = urlsplit(url)
+            url = (
+                self.webhook_forward_to.rstrip("/")
+                + parts.path
+                + (f"?{parts.query}" if parts.query else "")
+            )
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.webhook_timeout)
