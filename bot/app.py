@@ -70,6 +70,11 @@ def build_application(
     token = settings.require_token().get_secret_value()
     database_outage = Outage("database")
     bot_api_outage = Outage("Bot API")
+    # Telegram refusing getUpdates (409: a webhook is set, or another process polls).
+    polling_outage = Outage("Polling for updates")
+    updates_request = WatchedRequest(
+        bot_api_outage, succeeded=polling_outage, connection_pool_size=1, pool_timeout=5.0
+    )
     # The builder's typing loses the context type on the JobQueue; the types are the same.
     app = cast(
         HearingWatchApp,
@@ -84,7 +89,7 @@ def build_application(
         )
         # Replies to many chats at once; a request may wait for a free connection a while.
         .request(WatchedRequest(bot_api_outage, connection_pool_size=128, pool_timeout=10.0))
-        .get_updates_request(WatchedRequest(bot_api_outage, connection_pool_size=1))
+        .get_updates_request(updates_request)
         .context_types(CONTEXT_TYPES)
         .build(),
     )
@@ -96,6 +101,8 @@ def build_application(
     data.status = Status()
     data.database_outage = database_outage
     data.bot_api_outage = bot_api_outage
+    data.polling_outage = polling_outage
+    data.updates_request = updates_request
     data.progress_shown = {}
     data.database = Database(settings.database.url)
     # Broadcasts get a bot of their own, with connections for every send in flight.

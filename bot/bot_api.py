@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 import httpx
 from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from bot.context import HearingWatchApp
 from jobs.outage import Outage
+
+if TYPE_CHECKING:
+    from bot.context import HearingWatchApp
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +28,16 @@ class WatchedRequest(HTTPXRequest):
     """python-telegram-bot's HTTPXRequest, reporting to ``outage`` whether Telegram answered.
 
     Any HTTP answer, an error one included, is contact; only a transport failure (no connection,
-    no answer in time) counts against the Bot API.
+    no answer in time) counts against the Bot API. ``succeeded``, if given, hears of every 200:
+    the end of a refusal that is not the network's (getUpdates' 409 Conflict, say).
     """
 
-    def __init__(self, outage: Outage, **kwargs: object) -> None:
+    def __init__(
+        self, outage: Outage, *, succeeded: Outage | None = None, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.outage = outage
+        self.succeeded = succeeded
 
     async def do_request(
         self,
@@ -52,10 +60,16 @@ class WatchedRequest(HTTPXRequest):
                 pool_timeout,  # type: ignore[arg-type]
             )
         except (TimedOut, NetworkError) as exc:
-            if isinstance(exc, TimedOut) or isinstance(exc.__cause__, httpx.TransportError):
+            cause = exc.__cause__
+            # A full connection pool is our own congestion, not Telegram being away.
+            if not isinstance(cause, httpx.PoolTimeout) and (
+                isinstance(exc, TimedOut) or isinstance(cause, httpx.TransportError)
+            ):
                 self.outage.failed(exc)
             raise
         self.outage.ok()
+        if self.succeeded is not None and answer[0] == HTTPStatus.OK:
+            self.succeeded.ok()
         return answer
 
 

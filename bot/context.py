@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
+from bot.bot_api import WatchedRequest
 from bot.settings import Settings
 from jobs.delivery import DeliveryEngine
 from jobs.metrics import Metrics
@@ -49,6 +50,9 @@ class BotData:
     status: Status
     database_outage: Outage
     bot_api_outage: Outage
+    polling_outage: Outage
+    # getUpdates' own connection, renewed each time this instance starts polling
+    updates_request: WatchedRequest
     # The progress text last shown on each broadcast's preview, so unchanged ones are not edited.
     progress_shown: dict[int, str]
 

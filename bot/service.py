@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 from prometheus_client import generate_latest
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 
 from bot import bot_api, reminders
 from bot.app import build_application
@@ -31,7 +31,7 @@ from bot.handlers import broadcasts
 from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import Settings
 from bot.web import Webhook, web_app
-from jobs.outage import Outage, backoff, is_database_outage
+from jobs.outage import backoff, is_database_outage
 from jobs.supervisor import Supervisor, Worker
 from storage import deliveries
 from storage.leadership import FileLeadership, leadership_for
@@ -75,7 +75,6 @@ class Service:
         self.leadership = leadership_for(settings.database.url, data.database.engine)
         self.leadership.listen(self._on_announcement)
         self.supervisor = Supervisor()
-        self.polling_outage = Outage("Polling Telegram for updates")
         data.database_outage.on_recovery.append(self._after_database_outage)
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -261,6 +260,10 @@ class Service:
         """Receive updates by long polling while active; PTB retries network failures itself."""
         updater = self.app.updater
         assert updater is not None
+        # A fresh connection: stopping an earlier poll cancels its request mid-flight, which can
+        # leave the one-connection pool occupied for good.
+        await self.data.updates_request.shutdown()
+        await self.data.updates_request.initialize()
         await updater.start_polling(
             timeout=POLL_TIMEOUT,
             allowed_updates=ALLOWED_UPDATES,
@@ -276,9 +279,10 @@ class Service:
                 await updater.stop()
 
     def _polling_failed(self, exc: TelegramError) -> None:
-        # A network failure was reported by the request already; this is Telegram refusing
-        # (409: a webhook is set, or another process polls with this token).
-        self.polling_outage.failed(exc)
+        # A network failure was reported by the request already (as the Bot API's outage);
+        # this is Telegram refusing: 409 while a webhook is set or another process polls.
+        if not isinstance(exc, NetworkError):
+            self.data.polling_outage.failed(exc)
 
     async def _register_webhook(self, _worker: Worker) -> None:
         """Tell Telegram where to post updates, with the secret; until it accepts."""
