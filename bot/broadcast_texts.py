@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from telegram.constants import MessageLimit
 
+from bot.i18n import N_, Translator
 from bot.texts import escape, format_place, format_when
 from storage.deliveries import Progress
 from storage.models import Broadcast, BroadcastStatus, Case, Hearing
 
 MAX_LENGTH = int(MessageLimit.MAX_TEXT_LENGTH)
-CANCELLED = "<i>Cancelled: nothing was sent.</i>"
-ALREADY_HANDLED = "This broadcast was sent or cancelled already."
+CANCELLED = N_("Cancelled: nothing was sent.")
+ALREADY_HANDLED = N_("This broadcast was sent or cancelled already.")
+CANCEL = N_("Cancel")
+CANCELLED_ANSWER = N_("Cancelled.")
+KINDS = {
+    "outcome": N_("outcome"),
+    "update": N_("news"),
+    "notice": N_("notice"),
+    "reminder": N_("reminder"),
+}
+STATUSES = {
+    "draft": N_("draft"),
+    "sending": N_("sending"),
+    "done": N_("done"),
+    "cancelled": N_("cancelled"),
+}
 
 
 def visible_length(text: str) -> int:
@@ -28,36 +43,50 @@ def visible_length(text: str) -> int:
     return len(visible.encode("utf-16-le")) // 2
 
 
-def outcome_message(case: Case, hearing: Hearing, text: str) -> str:
+def outcome_message(t: Translator, case: Case, hearing: Hearing, text: str) -> str:
     """What subscribers receive for /outcome."""
+    head = t("<b>Outcome of the hearing</b>: {title}", title=escape(case.title))
     return (
-        f"<b>Outcome of the hearing</b>: {escape(case.title)}\n"
-        f"{format_when(hearing)}, {format_place(hearing)}\n\n"
+        f"{head}\n{format_when(t, hearing)}, {format_place(hearing)}\n\n"
         f"{escape(text)}\n\n/case {case.id}"
     )
 
 
-def update_message(case: Case, text: str) -> str:
+def update_message(t: Translator, case: Case, text: str) -> str:
     """What subscribers receive for /update."""
-    return f"<b>News</b>: {escape(case.title)}\n\n{escape(text)}\n\n/case {case.id}"
+    head = t("<b>News</b>: {title}", title=escape(case.title))
+    return f"{head}\n\n{escape(text)}\n\n/case {case.id}"
 
 
-def too_long(length: int) -> str:
-    return (
-        f"With the bot's framing this message is {length:,} characters long; Telegram's limit is"
-        f" {MAX_LENGTH:,}. Shorten it by {length - MAX_LENGTH:,} characters and send it again."
+def too_long(t: Translator, length: int) -> str:
+    return t(
+        "With the bot's framing this message is {length} characters long; Telegram's limit is"
+        " {limit}. Shorten it by {excess} characters and send it again.",
+        length=t.number(length),
+        limit=t.number(MAX_LENGTH),
+        excess=t.number(length - MAX_LENGTH),
     )
 
 
-def send_label(chats: int) -> str:
-    return f"Send to {chats:,} chat" + ("" if chats == 1 else "s")
+def send_label(t: Translator, chats: int) -> str:
+    return t.plural("Send to {count} chat", "Send to {count} chats", chats)
 
 
-def figures(progress: Progress) -> str:
+def audience(t: Translator, language_name: str, chats: int) -> str:
+    """'Русский — 12 chats': who gets the version below."""
+    return t.plural(
+        "{language} — {count} chat", "{language} — {count} chats", chats, language=language_name
+    )
+
+
+def figures(t: Translator, progress: Progress) -> str:
     """'120/3,000 sent · 1 unreachable · 0 failed'."""
-    text = (
-        f"{progress.sent:,}/{progress.total:,} sent · {progress.unreachable:,} unreachable"
-        f" · {progress.failed:,} failed"
+    text = t(
+        "{sent}/{total} sent · {unreachable} unreachable · {failed} failed",
+        sent=t.number(progress.sent),
+        total=t.number(progress.total),
+        unreachable=t.number(progress.unreachable),
+        failed=t.number(progress.failed),
     )
     if progress.failure_reasons:
         reasons = ", ".join(
@@ -67,17 +96,17 @@ def figures(progress: Progress) -> str:
     return text
 
 
-def progress_view(broadcast: Broadcast, progress: Progress) -> str:
+def progress_view(t: Translator, broadcast: Broadcast, progress: Progress) -> str:
     """The preview message while sending, and its final report."""
     if broadcast.status == BroadcastStatus.DONE:
-        head = f"<i>Done: {figures(progress)}.</i>"
+        head = "<i>" + t("Done: {figures}.", figures=figures(t, progress)) + "</i>"
     else:
-        head = f"<i>Sending: {figures(progress)}…</i>"
-    return _with_body(head, broadcast.text)
+        head = "<i>" + t("Sending: {figures}…", figures=figures(t, progress)) + "</i>"
+    return _with_body(head, broadcast.texts.get(t.language, broadcast.text))
 
 
-def cancelled(broadcast: Broadcast) -> str:
-    return _with_body(CANCELLED, broadcast.text)
+def cancelled(t: Translator, broadcast: Broadcast) -> str:
+    return _with_body(f"<i>{t(CANCELLED)}</i>", broadcast.texts.get(t.language, broadcast.text))
 
 
 def _with_body(head: str, body: str) -> str:
@@ -88,15 +117,19 @@ def _with_body(head: str, body: str) -> str:
     return head  # the subscribers' text is in the chat history above; the figures matter now
 
 
-def recent_list(items: list[tuple[Broadcast, Progress]], titles: dict[str, str]) -> str:
+def recent_list(
+    t: Translator, items: list[tuple[Broadcast, Progress]], titles: dict[str, str]
+) -> str:
     if not items:
-        return "No broadcasts yet."
-    lines = ["<b>Recent broadcasts</b>, newest first"]
+        return t("No broadcasts yet.")
+    lines = [t("<b>Recent broadcasts</b>, newest first")]
     for broadcast, progress in items:
         when = broadcast.started_at or broadcast.created_at
+        kind = t(KINDS.get(str(broadcast.kind), str(broadcast.kind)))
+        status = t(STATUSES.get(str(broadcast.status), str(broadcast.status)))
         lines.append(
-            f"\n#{broadcast.id} · {broadcast.kind} · <code>{broadcast.case_id}</code>"
+            f"\n#{broadcast.id} · {kind} · <code>{broadcast.case_id}</code>"
             f" {escape(titles.get(broadcast.case_id, ''))}\n"
-            f"{when:%Y-%m-%d %H:%M} UTC · {broadcast.status} · {figures(progress)}"
+            f"{when:%Y-%m-%d %H:%M} UTC · {status} · {figures(t, progress)}"
         )
     return "\n".join(lines)

@@ -6,24 +6,31 @@ from collections.abc import Iterable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot import texts
+from bot.i18n import Translator
+
 SUBSCRIBE = "sub"
 UNSUBSCRIBE = "unsub"
 CALLBACK_PATTERN = rf"^({SUBSCRIBE}|{UNSUBSCRIBE}):"
 
 
-def subscription_button(case_id: str, *, followed: bool) -> InlineKeyboardButton:
+def subscription_button(t: Translator, case_id: str, *, followed: bool) -> InlineKeyboardButton:
     """Subscribe or Unsubscribe, whichever this chat can do next."""
     if followed:
         return InlineKeyboardButton(
-            f"Unsubscribe · {case_id}", callback_data=f"{UNSUBSCRIBE}:{case_id}"
+            t(texts.BUTTON_UNSUBSCRIBE, case_id=case_id), callback_data=f"{UNSUBSCRIBE}:{case_id}"
         )
-    return InlineKeyboardButton(f"Subscribe · {case_id}", callback_data=f"{SUBSCRIBE}:{case_id}")
+    return InlineKeyboardButton(
+        t(texts.BUTTON_SUBSCRIBE, case_id=case_id), callback_data=f"{SUBSCRIBE}:{case_id}"
+    )
 
 
-def subscription_keyboard(case_ids: Iterable[str], followed: set[str]) -> InlineKeyboardMarkup:
+def subscription_keyboard(
+    t: Translator, case_ids: Iterable[str], followed: set[str]
+) -> InlineKeyboardMarkup:
     """One button per case, a row each."""
     return InlineKeyboardMarkup(
-        [[subscription_button(case_id, followed=case_id in followed)] for case_id in case_ids]
+        [[subscription_button(t, case_id, followed=case_id in followed)] for case_id in case_ids]
     )
 
 

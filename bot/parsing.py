@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.i18n import N_
 from storage.editing import CASE_FIELDS, HEARING_FIELDS, CaseField, HearingField
 from storage.models import CASE_ID_MAX_LENGTH, CASE_ID_PATTERN
 from storage.schedule import normalise_case_id
@@ -26,19 +27,19 @@ MAX_AUDIT: Final = 100
 DEFAULT_AUDIT: Final = 20
 
 EXAMPLES: Final = {
-    "addcase": "/addcase tabarak Tilek Tabarak\n(further lines: the description)",
-    "editcase": "/editcase tabarak title Tilek Tabarak",
-    "closecase": "/closecase tabarak",
-    "addhearing": "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent; Pushkin St 1",
-    "edithearing": "/edithearing #3 court Panfilov district court",
-    "postpone": "/postpone #3 2026-12-21 tba the judge is ill",
-    "cancelhearing": "/cancelhearing #3 the charges were dropped",
-    "hearings": "/hearings or /hearings tabarak",
-    "grant": "/grant 123456789",
-    "revoke": "/revoke 123456789",
-    "audit": "/audit or /audit 50",
-    "outcome": "/outcome #3 The court ruled to deport; the lawyer will appeal.",
-    "update": "/update tabarak The appeal hearing is expected in March.",
+    "addcase": N_("/addcase tabarak Tilek Tabarak\n(further lines: the description)"),
+    "editcase": N_("/editcase tabarak title Tilek Tabarak"),
+    "closecase": N_("/closecase tabarak"),
+    "addhearing": N_("/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent; Pushkin St 1"),
+    "edithearing": N_("/edithearing #3 court Panfilov district court"),
+    "postpone": N_("/postpone #3 2026-12-21 tba the judge is ill"),
+    "cancelhearing": N_("/cancelhearing #3 the charges were dropped"),
+    "hearings": N_("/hearings or /hearings tabarak"),
+    "grant": N_("/grant 123456789"),
+    "revoke": N_("/revoke 123456789"),
+    "audit": N_("/audit or /audit 50"),
+    "outcome": N_("/outcome #3 The court ruled to deport; the lawyer will appeal."),
+    "update": N_("/update tabarak The appeal hearing is expected in March."),
 }
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HEARING_ID = re.compile(r"^#?(\d{1,9})$")
@@ -48,11 +49,19 @@ _CLEAR = ("-", "none")
 
 
 class UsageError(ValueError):
-    """Input a staff member can fix; the message says how, with an example."""
+    """Input a staff member can fix; the message says how, with an example.
 
-    def __init__(self, command: str, problem: str) -> None:
-        super().__init__(f"{problem}\nFor example: {EXAMPLES[command]}")
+    ``problem`` is English with ``{placeholders}`` filled from ``values``; the bot translates it
+    (and the example) before a person reads it.
+    """
+
+    def __init__(self, command: str, problem: str, /, **values: object) -> None:
+        super().__init__(
+            f"{problem.format(**values) if values else problem}\nFor example: {EXAMPLES[command]}"
+        )
         self.command = command
+        self.problem = problem
+        self.values = values
 
 
 def arguments(text: str) -> str:
@@ -71,8 +80,10 @@ def _case_id(command: str, word: str) -> str:
     if len(case_id) > CASE_ID_MAX_LENGTH or not _CASE_ID.match(case_id):
         raise UsageError(
             command,
-            f"“{word[:50]}” is not a case id: use lowercase letters, digits and dashes,"
-            f" at most {CASE_ID_MAX_LENGTH}.",
+            "“{word}” is not a case id: use lowercase letters, digits and dashes, at most"
+            " {limit}.",
+            word=word[:50],
+            limit=CASE_ID_MAX_LENGTH,
         )
     return case_id
 
@@ -80,7 +91,7 @@ def _case_id(command: str, word: str) -> str:
 def _hearing_id(command: str, word: str) -> int:
     match = _HEARING_ID.match(word)
     if not match:
-        raise UsageError(command, f"“{word[:50]}” is not a hearing id; write it as #N.")
+        raise UsageError(command, "“{word}” is not a hearing id; write it as #N.", word=word[:50])
     return int(match.group(1))
 
 
@@ -90,7 +101,7 @@ def _date(command: str, word: str) -> dt.date:
             return dt.date.fromisoformat(word)
         except ValueError:
             pass
-    raise UsageError(command, f"“{word[:50]}” is not a date; write it as YYYY-MM-DD.")
+    raise UsageError(command, "“{word}” is not a date; write it as YYYY-MM-DD.", word=word[:50])
 
 
 def _time(command: str, word: str) -> dt.time | None:
@@ -98,7 +109,9 @@ def _time(command: str, word: str) -> dt.time | None:
         return parse_time(word)
     except ValueError:
         raise UsageError(
-            command, f"“{word[:50]}” is not a time; write HH:MM, or tba if not announced."
+            command,
+            "“{word}” is not a time; write HH:MM, or tba if not announced.",
+            word=word[:50],
         ) from None
 
 
@@ -107,7 +120,9 @@ def _zone(command: str, name: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise UsageError(
-            command, f"“{name[:50]}” is not a time zone; use a name such as Asia/Almaty."
+            command,
+            "“{name}” is not a time zone; use a name such as Asia/Almaty.",
+            name=name[:50],
         ) from None
     return name
 
@@ -115,10 +130,14 @@ def _zone(command: str, name: str) -> str:
 def _bounded(command: str, what: str, value: str, limit: int, *, required: bool = True) -> str:
     value = value.strip()
     if required and not value:
-        raise UsageError(command, f"The {what} is missing.")
+        raise UsageError(command, "The {what} is missing.", what=what)
     if len(value) > limit:
         raise UsageError(
-            command, f"The {what} is too long: {len(value)} characters, at most {limit}."
+            command,
+            "The {what} is too long: {length} characters, at most {limit}.",
+            what=what,
+            length=len(value),
+            limit=limit,
         )
     return value
 
@@ -198,7 +217,9 @@ def parse_editcase(text: str) -> EditCase:
     field = words[1].lower()
     if field not in CASE_FIELDS:
         raise UsageError(
-            "editcase", f"“{words[1][:50]}” is not a field of a case: use title or description."
+            "editcase",
+            "“{word}” is not a field of a case: use title or description.",
+            word=words[1][:50],
         )
     limit = MAX_TITLE if field == "title" else MAX_DESCRIPTION
     return EditCase(
@@ -266,7 +287,8 @@ def parse_edithearing(text: str) -> EditHearing:
     if field not in HEARING_FIELDS:
         raise UsageError(
             "edithearing",
-            f"“{words[1][:50]}” is not a field of a hearing: use court, city, address or zone.",
+            "“{word}” is not a field of a hearing: use court, city, address or zone.",
+            word=words[1][:50],
         )
     value: str | None = " ".join(words[2].split())
     limits = {"court": MAX_COURT, "city": MAX_CITY, "address": MAX_ADDRESS}
@@ -320,7 +342,9 @@ def parse_audit(text: str) -> int:
     if not words:
         return DEFAULT_AUDIT
     if len(words) != 1 or not words[0].isdigit() or not 1 <= int(words[0]) <= MAX_AUDIT:
-        raise UsageError("audit", f"Give how many entries to show, from 1 to {MAX_AUDIT}.")
+        raise UsageError(
+            "audit", "Give how many entries to show, from 1 to {limit}.", limit=MAX_AUDIT
+        )
     return int(words[0])
 
 
@@ -357,3 +381,37 @@ def parse_update(text: str) -> CaseNews:
     if len(words) < 2:
         raise UsageError("update", "Give the case id and the news.")
     return CaseNews(_case_id("update", words[0]), _message_text("update", words[1]))
+
+
+_VERSION = re.compile(r"^(kk|ru|en)\s*:\s?(.*)$", re.IGNORECASE)
+
+
+def parse_versions(command: str, text: str) -> dict[str, str]:
+    """A moderator's text in several languages, one block per language prefixed with its code:
+
+        kk: Сот отырысы 16 қаңтарға ауыстырылды.
+        ru: Заседание перенесли на 16 января.
+
+    The versions in the order given ({"kk": ..., "ru": ...}); {} when the text starts with no
+    prefix (one text for everyone).
+    """
+    versions: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in text.strip().split("\n"):
+        match = _VERSION.match(line.strip())
+        if match:
+            current = match.group(1).lower()
+            if current in versions:
+                raise UsageError(
+                    command, "The {language} version is given twice.", language=current
+                )
+            versions[current] = [match.group(2)]
+        elif current is None:
+            return {}
+        else:
+            versions[current].append(line)
+    result = {language: "\n".join(lines).strip() for language, lines in versions.items()}
+    for language, version in result.items():
+        if not version:
+            raise UsageError(command, "The {language} version is empty.", language=language)
+    return result

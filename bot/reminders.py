@@ -17,7 +17,9 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import texts
 from bot.context import Context, HearingWatchApp
-from bot.handlers.supporters import may_change_subscriptions
+from bot.handlers.access import may_change_subscriptions
+from bot.handlers.language import translator_for
+from bot.i18n import LANGUAGES, Translator, translator
 from jobs.reminders import Plan, Reminder, has_begun, keys_of, plan
 from storage import deliveries, editing, schedule, subscriptions
 from storage.models import CaseStatus, ChatType, Hearing, HearingStatus
@@ -117,7 +119,12 @@ async def send_reminder(app: HearingWatchApp, reminder: Reminder) -> int | None:
             hearing_id=reminder.hearing_id,
             offset=reminder.offset,
             due=reminder.due,
-            text=texts.reminder(case, hearing, now),
+            text=texts.reminder(
+                translator(data.settings.i18n.default_language), case, hearing, now
+            ),
+            texts={
+                code: texts.reminder(translator(code), case, hearing, now) for code in LANGUAGES
+            },
             now=now,
         )
     if broadcast is None:
@@ -145,18 +152,18 @@ async def reconcile_job(context: Context) -> None:
     await reconcile(_app(context))
 
 
-def _choice_keyboard(offsets: tuple[str, ...]) -> InlineKeyboardMarkup:
+def _choice_keyboard(t: Translator, offsets: tuple[str, ...]) -> InlineKeyboardMarkup:
     row = [
-        InlineKeyboardButton(texts.offset_label(offset), callback_data=f"{CHOICE}:{offset}")
+        InlineKeyboardButton(texts.offset_label(t, offset), callback_data=f"{CHOICE}:{offset}")
         for offset in offsets
     ]
-    both = "Both" if len(offsets) == 2 else "All"
+    both = t(texts.BUTTON_BOTH) if len(offsets) == 2 else t(texts.BUTTON_ALL)
     return InlineKeyboardMarkup(
         [
             row,
             [
                 InlineKeyboardButton(both, callback_data=f"{CHOICE}:{ALL}"),
-                InlineKeyboardButton("None", callback_data=f"{CHOICE}:{NONE}"),
+                InlineKeyboardButton(t(texts.BUTTON_NONE), callback_data=f"{CHOICE}:{NONE}"),
             ],
         ]
     )
@@ -167,11 +174,12 @@ async def cmd_remind(update: Update, context: Context) -> None:
     chat, message = update.effective_chat, update.effective_message
     if chat is None or message is None:
         return
+    t = await translator_for(update, context)
     offsets = context.bot_data.settings.reminders.rules.offset_names
     async with context.bot_data.database.reading() as session:
         choice = await subscriptions.reminder_choice(session, chat_id=chat.id)
     await message.reply_text(
-        texts.reminder_choice(choice, offsets), reply_markup=_choice_keyboard(offsets)
+        texts.reminder_choice(t, choice, offsets), reply_markup=_choice_keyboard(t, offsets)
     )
 
 
@@ -182,23 +190,24 @@ async def on_choice(update: Update, context: Context) -> None:
     if chat is None:
         await query.answer()
         return
+    t = await translator_for(update, context)
     offsets = context.bot_data.settings.reminders.rules.offset_names
     picked = (query.data or "").partition(":")[2]
     if picked not in (*offsets, ALL, NONE):
-        await query.answer("That choice is out of date; send /remind again.")
+        await query.answer(t(texts.CHOICE_OUT_OF_DATE))
         return
     if not await may_change_subscriptions(update, context):
-        await query.answer(texts.ONLY_GROUP_ADMINS, show_alert=True)
+        await query.answer(t(texts.ONLY_GROUP_ADMINS), show_alert=True)
         return
     choice = list(offsets) if picked == ALL else [] if picked == NONE else [picked]
     async with context.bot_data.database.writing() as session:
         await subscriptions.set_reminder_choice(
             session, chat_id=chat.id, chat_type=ChatType(chat.type), offsets=choice
         )
-    text = texts.reminder_choice(choice, offsets)
-    await query.answer("Saved.")
+    text = texts.reminder_choice(t, choice, offsets)
+    await query.answer(t(texts.SAVED))
     if query.message is not None and getattr(query.message, "text", None) != text:
-        await query.edit_message_text(text, reply_markup=_choice_keyboard(offsets))
+        await query.edit_message_text(text, reply_markup=_choice_keyboard(t, offsets))
 
 
 def register(app: HearingWatchApp) -> None:

@@ -179,7 +179,8 @@ class Service:
 
     async def _set_menus(self) -> None:
         # Menus are a convenience: a Bot API server that refuses them costs a warning.
-        await set_default_menu(self.app.bot)
+        default = self.settings.i18n.default_language
+        await set_default_menu(self.app.bot, default)
         try:
             async with self.data.database.reading() as session:
                 members = await staff_members(session, self.settings.access.admins)
@@ -189,7 +190,7 @@ class Service:
             self.data.database_outage.failed(exc)
             return
         for user_id, role in members:
-            await set_staff_menu(self.app.bot, user_id, role)
+            await set_staff_menu(self.app.bot, user_id, role, default)
 
     async def wait_active(self) -> None:
         """Until this instance is active and has planned the reminders (for tests and benches)."""

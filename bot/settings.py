@@ -197,6 +197,12 @@ class RemindersSettings(_Section):
         return ReminderRules(tuple(offsets), day_before, morning)
 
 
+class I18nSettings(_Section):
+    """Languages: what a group, or a person whose Telegram speaks none of ours, reads."""
+
+    default_language: Literal["kk", "ru", "en"] = "en"
+
+
 class Settings(BaseSettings):
     """Everything an operator configures."""
 
@@ -214,6 +220,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     reminders: RemindersSettings = RemindersSettings()
+    i18n: I18nSettings = I18nSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,61 +1,87 @@
-"""What the bot says to staff, and the notices staff actions send to subscribers."""
+"""What the bot says to staff, and the notices staff actions send to subscribers; in the
+reader's language (bot/i18n.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
+from bot.i18n import LANGUAGES, N_, Translator, translator
+from bot.parsing import EXAMPLES, UsageError
 from bot.texts import escape, format_place, format_when
+from storage.editing import ScheduleError
 from storage.models import AuditEntry, Case, Hearing, Role
+from storage.staff import StaffError
 
-NOT_STAFF = "This command is for the schedule's staff."
-ADMINS_ONLY = (
+NOT_STAFF = N_("This command is for the schedule's staff.")
+ADMINS_ONLY = N_(
     "Only admins can do that; moderators post /outcome and /update, /postpone hearings and see"
     " /hearings."
 )
-ANONYMOUS = (
+ANONYMOUS = N_(
     "I can't tell who sent this: it came on behalf of a chat (an anonymous group admin or a"
     " channel). Staff commands must come from your own account, in a private chat with me."
 )
-PRIVATE_ONLY = (
+PRIVATE_ONLY = N_(
     "Staff commands work only in a private chat with me, so that no schedule detail reaches a"
     " group by accident. Open a chat with me and send it there."
 )
-ALREADY_DONE = "This was done already; nothing changed."
-KEPT = "Nothing changed."
+ALREADY_DONE = N_("This was done already; nothing changed.")
+KEPT = N_("Nothing changed.")
+CLOSE_THE_CASE = N_("Close the case")
+CANCEL_THE_HEARING = N_("Cancel the hearing")
+KEEP_IT = N_("Keep it")
+FIELDS = {
+    "title": N_("title"),
+    "description": N_("description"),
+    "court": N_("court"),
+    "city": N_("city"),
+    "address": N_("address"),
+    "zone": N_("time zone"),
+    "reason": N_("reason"),
+}
+# Words that errors put into their messages: the hearing's state, or the field at fault.
+WORDS = FIELDS | {
+    "scheduled": N_("scheduled"),
+    "postponed": N_("postponed"),
+    "held": N_("held"),
+    "cancelled": N_("cancelled"),
+}
+ROLES = {Role.MODERATOR: N_("moderator"), Role.ADMIN: N_("admin")}
 
 STAFF_COMMANDS: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.MODERATOR: (
-        ("outcome", "Post a hearing's outcome: /outcome #N <text>"),
-        ("update", "Post news of a case: /update <case-id> <text>"),
-        ("broadcasts", "Recent broadcasts and their figures"),
-        ("postpone", "Postpone a hearing: /postpone #N YYYY-MM-DD HH:MM|tba [reason]"),
-        ("hearings", "Upcoming hearings with their ids"),
-        ("staff", "Admins and moderators"),
+        ("outcome", N_("Post a hearing's outcome: /outcome #N <text>")),
+        ("update", N_("Post news of a case: /update <case-id> <text>")),
+        ("broadcasts", N_("Recent broadcasts and their figures")),
+        ("postpone", N_("Postpone a hearing: /postpone #N YYYY-MM-DD HH:MM|tba [reason]")),
+        ("hearings", N_("Upcoming hearings with their ids")),
+        ("staff", N_("Admins and moderators")),
     ),
     Role.ADMIN: (
-        ("addcase", "Add a case: /addcase <id> <title>"),
-        ("editcase", "Edit a case: /editcase <id> title|description <value>"),
-        ("closecase", "Close a case"),
-        ("addhearing", "Add a hearing: /addhearing <case> <date> <time|tba> <court>; <city>"),
-        ("edithearing", "Edit a hearing: /edithearing #N court|city|address|zone <value>"),
-        ("cancelhearing", "Cancel a hearing: /cancelhearing #N [reason]"),
-        ("grant", "Make a moderator: /grant <user-id>"),
-        ("revoke", "Remove a moderator: /revoke <user-id>"),
-        ("audit", "Latest staff actions: /audit [n]"),
+        ("addcase", N_("Add a case: /addcase <id> <title>")),
+        ("editcase", N_("Edit a case: /editcase <id> title|description <value>")),
+        ("closecase", N_("Close a case")),
+        ("addhearing", N_("Add a hearing: /addhearing <case> <date> <time|tba> <court>; <city>")),
+        ("edithearing", N_("Edit a hearing: /edithearing #N court|city|address|zone <value>")),
+        ("cancelhearing", N_("Cancel a hearing: /cancelhearing #N [reason]")),
+        ("grant", N_("Make a moderator: /grant <user-id>")),
+        ("revoke", N_("Remove a moderator: /revoke <user-id>")),
+        ("audit", N_("Latest staff actions: /audit [n]")),
     ),
 }
 
 
 def staff_commands(role: Role) -> tuple[tuple[str, str], ...]:
-    """The staff commands a role may use."""
+    """The staff commands a role may use (descriptions still to be translated)."""
     if role == Role.ADMIN:
         return STAFF_COMMANDS[Role.MODERATOR] + STAFF_COMMANDS[Role.ADMIN]
     return STAFF_COMMANDS[Role.MODERATOR]
 
 
-def chats(count: int) -> str:
+def chats(t: Translator, count: int) -> str:
     """'1 subscribed chat', '3 subscribed chats'."""
-    return f"{count} subscribed chat" + ("" if count == 1 else "s")
+    return t.plural("{count} subscribed chat", "{count} subscribed chats", count)
 
 
 def problem(text: str) -> str:
@@ -63,126 +89,167 @@ def problem(text: str) -> str:
     return f"⚠️ {escape(text)}"
 
 
-def hearing_block(hearing: Hearing) -> str:
+def explain(t: Translator, error: UsageError | ScheduleError | StaffError) -> str:
+    """An error staff can act on, in their language (with an example for a usage mistake)."""
+    values = {
+        key: t(WORDS[value]) if isinstance(value, str) and value in WORDS else value
+        for key, value in error.values.items()
+    }
+    if isinstance(error, UsageError):
+        text = t(error.problem, **values)
+        return text + "\n" + t("For example: {example}", example=t(EXAMPLES[error.command]))
+    return t(error.message, **values)
+
+
+def hearing_block(t: Translator, hearing: Hearing) -> str:
     """A hearing as staff refer to it: its id, when and where."""
-    return f"<b>#{hearing.id}</b> · {format_when(hearing)}\n{format_place(hearing)}"
+    return f"<b>#{hearing.id}</b> · {format_when(t, hearing)}\n{format_place(hearing)}"
 
 
-def case_added(case: Case) -> str:
-    return (
-        f"Added the case <code>{case.id}</code>: <b>{escape(case.title)}</b>\n"
-        f"/case {case.id} shows it as supporters see it."
+def case_added(t: Translator, case: Case) -> str:
+    return t(
+        "Added the case <code>{case_id}</code>: <b>{title}</b>\n"
+        "/case {case_id} shows it as supporters see it.",
+        case_id=case.id,
+        title=escape(case.title),
     )
 
 
-def case_edited(case: Case, field: str) -> str:
-    return (
-        f"Changed the {field} of <code>{case.id}</code>."
-        f" /case {case.id} shows it as supporters see it."
+def case_edited(t: Translator, case: Case, field: str) -> str:
+    return t(
+        "Changed the {field} of <code>{case_id}</code>. /case {case_id} shows it as supporters"
+        " see it.",
+        field=t(FIELDS[field]),
+        case_id=case.id,
     )
 
 
-def hearing_added(case: Case, hearing: Hearing) -> str:
-    return (
-        f"Added hearing #{hearing.id} to <b>{escape(case.title)}</b>:\n\n{hearing_block(hearing)}"
+def hearing_added(t: Translator, case: Case, hearing: Hearing) -> str:
+    head = t(
+        "Added hearing #{number} to <b>{title}</b>:", number=hearing.id, title=escape(case.title)
     )
+    return f"{head}\n\n{hearing_block(t, hearing)}"
 
 
-def hearing_edited(hearing: Hearing, field: str) -> str:
-    return f"Changed the {field} of hearing #{hearing.id}:\n\n{hearing_block(hearing)}"
+def hearing_edited(t: Translator, hearing: Hearing, field: str) -> str:
+    head = t("Changed the {field} of hearing #{number}:", field=t(FIELDS[field]), number=hearing.id)
+    return f"{head}\n\n{hearing_block(t, hearing)}"
 
 
-def hearings_list(hearings: list[Hearing], titles: dict[str, str]) -> str:
+def hearings_list(t: Translator, hearings: list[Hearing], titles: dict[str, str]) -> str:
     if not hearings:
-        return "No upcoming hearings."
+        return t("No upcoming hearings.")
     blocks = [
-        f"{hearing_block(h)}\n<code>{h.case_id}</code> · {escape(titles.get(h.case_id, ''))}"
+        f"{hearing_block(t, h)}\n<code>{h.case_id}</code> · {escape(titles.get(h.case_id, ''))}"
         for h in hearings
     ]
-    return "<b>Upcoming hearings</b>\n\n" + "\n\n".join(blocks)
+    return f"<b>{t('Upcoming hearings')}</b>\n\n" + "\n\n".join(blocks)
 
 
-def staff_list(members: list[tuple[int, Role]]) -> str:
-    lines = ["<b>Staff</b>"] + [f"<code>{user_id}</code> · {role}" for user_id, role in members]
+def staff_list(t: Translator, members: list[tuple[int, Role]]) -> str:
+    lines = [f"<b>{t('Staff')}</b>"] + [
+        f"<code>{user_id}</code> · {t(ROLES[role])}" for user_id, role in members
+    ]
     return "\n".join(lines)
 
 
-def granted(user_id: int, *, new: bool) -> str:
+def granted(t: Translator, user_id: int, *, new: bool) -> str:
     if not new:
-        return f"<code>{user_id}</code> is a moderator already."
-    return (
-        f"<code>{user_id}</code> is now a moderator: they can /postpone hearings and see /hearings."
+        return t("<code>{user_id}</code> is a moderator already.", user_id=user_id)
+    return t(
+        "<code>{user_id}</code> is now a moderator: they can /postpone hearings and see /hearings.",
+        user_id=user_id,
     )
 
 
-def revoked(user_id: int, *, was: bool) -> str:
+def revoked(t: Translator, user_id: int, *, was: bool) -> str:
     if not was:
-        return f"<code>{user_id}</code> was not a moderator."
-    return f"<code>{user_id}</code> is no longer a moderator."
+        return t("<code>{user_id}</code> was not a moderator.", user_id=user_id)
+    return t("<code>{user_id}</code> is no longer a moderator.", user_id=user_id)
 
 
 def _values(values: dict[str, object] | None) -> str:
     return escape(json.dumps(values, ensure_ascii=False, default=str)) if values else "–"
 
 
-def audit_list(entries: list[AuditEntry]) -> str:
+def audit_list(t: Translator, entries: list[AuditEntry]) -> str:
     if not entries:
-        return "The audit trail is empty."
-    lines = ["<b>Latest staff actions</b>, newest first"]
+        return t("The audit trail is empty.")
+    lines = [t("<b>Latest staff actions</b>, newest first")]
     for entry in entries:
-        who = f"user {entry.actor_id}" if entry.actor_id is not None else "operator (command line)"
+        if entry.actor_id is not None:
+            who = t("user {user_id}", user_id=entry.actor_id)
+        else:
+            who = t("operator (command line)")
         lines.append(
             f"\n{entry.at:%Y-%m-%d %H:%M} UTC · {who} · <b>{entry.action}</b>"
-            f" {escape(entry.subject)}"
-            f"\nbefore: {_values(entry.before)}\nafter: {_values(entry.after)}"
+            f" {escape(entry.subject)}\n"
+            + t("before: {values}", values=_values(entry.before))
+            + "\n"
+            + t("after: {values}", values=_values(entry.after))
         )
     return "\n".join(lines)
 
 
-def confirm_close(case: Case, subscribers: int) -> str:
-    return (
-        f"Close the case <b>{escape(case.title)}</b> (<code>{case.id}</code>)? It leaves /cases,"
-        f" keeps its history, and a notice goes to {chats(subscribers)}."
+def confirm_close(t: Translator, case: Case, subscribers: int) -> str:
+    return t(
+        "Close the case <b>{title}</b> (<code>{case_id}</code>)? It leaves /cases, keeps its"
+        " history, and a notice goes to {chats}.",
+        title=escape(case.title),
+        case_id=case.id,
+        chats=chats(t, subscribers),
     )
 
 
-def confirm_cancel(hearing: Hearing, reason: str | None, subscribers: int) -> str:
-    return (
-        f"Cancel this hearing? A notice goes to {chats(subscribers)}.\n\n"
-        f"{hearing_block(hearing)}" + (f"\nReason: {escape(reason)}" if reason else "")
+def confirm_cancel(t: Translator, hearing: Hearing, reason: str | None, subscribers: int) -> str:
+    text = t("Cancel this hearing? A notice goes to {chats}.", chats=chats(t, subscribers))
+    text += f"\n\n{hearing_block(t, hearing)}"
+    if reason:
+        text += "\n" + t("Reason: {reason}", reason=escape(reason))
+    return text
+
+
+def case_closed_notice(t: Translator, case: Case) -> str:
+    return t(
+        "<b>Case closed</b>: {title}\nThank you for following it. Its history stays at"
+        " /case {case_id}.",
+        title=escape(case.title),
+        case_id=case.id,
     )
 
 
-def case_closed_notice(case: Case) -> str:
-    return (
-        f"<b>Case closed</b>: {escape(case.title)}\n"
-        f"Thank you for following it. Its history stays at /case {case.id}."
-    )
-
-
-def postponed_notice(case: Case, old: Hearing, new: Hearing) -> str:
+def postponed_notice(t: Translator, case: Case, old: Hearing, new: Hearing) -> str:
     lines = [
-        f"<b>Hearing postponed</b>: {escape(case.title)}",
-        f"Was: {format_when(old)}",
-        f"Now: <b>{format_when(new)}</b>",
+        t("<b>Hearing postponed</b>: {title}", title=escape(case.title)),
+        t("Was: {when}", when=format_when(t, old)),
+        t("Now: <b>{when}</b>", when=format_when(t, new)),
         format_place(new),
     ]
     if old.reason:
-        lines.append(f"Reason: {escape(old.reason)}")
+        lines.append(t("Reason: {reason}", reason=escape(old.reason)))
     lines.append(f"/case {case.id}")
     return "\n".join(lines)
 
 
-def cancelled_notice(case: Case, hearing: Hearing) -> str:
+def cancelled_notice(t: Translator, case: Case, hearing: Hearing) -> str:
     lines = [
-        f"<b>Hearing cancelled</b>: {escape(case.title)}",
-        f"{format_when(hearing)}, {format_place(hearing)}",
+        t("<b>Hearing cancelled</b>: {title}", title=escape(case.title)),
+        f"{format_when(t, hearing)}, {format_place(hearing)}",
     ]
     if hearing.reason:
-        lines.append(f"Reason: {escape(hearing.reason)}")
+        lines.append(t("Reason: {reason}", reason=escape(hearing.reason)))
     lines.append(f"/case {case.id}")
     return "\n".join(lines)
 
 
-def notice_sent(notice: str, subscribers: int) -> str:
-    return f"{notice}\n\n<i>Sending this to {chats(subscribers)}.</i>"
+def notice_sent(t: Translator, notice: str, subscribers: int) -> str:
+    sending = t("Sending this to {chats}.", chats=chats(t, subscribers))
+    return f"{notice}\n\n<i>{sending}</i>"
+
+
+def in_every_language(
+    render: Callable[[Translator], str], default_language: str
+) -> tuple[str, dict[str, str]]:
+    """(the text for chats of no known language, the text in each language) of a notice."""
+    texts = {code: render(translator(code)) for code in LANGUAGES}
+    return texts[default_language], texts

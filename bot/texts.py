@@ -1,4 +1,5 @@
-"""What the bot says. Everything dynamic is escaped for Telegram's HTML parse mode."""
+"""What the bot says to supporters, in their language. Everything dynamic is escaped for
+Telegram's HTML parse mode; every word goes through a Translator (bot/i18n.py)."""
 
 from __future__ import annotations
 
@@ -6,28 +7,27 @@ import html
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from jobs.reminders import describe_duration, parse_duration, until
+from bot.i18n import N_, Translator
+from bot.parsing import UsageError, parse_versions
+from jobs.reminders import parse_duration
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
 from storage.schedule import CaseSummary, is_upcoming, local_start
 
-MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 # Keeps /case under Telegram's 4,096 characters however long a case runs.
 MAX_HEARINGS_SHOWN = 25
 
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("cases", "Cases we follow and their next hearings"),
-    ("case", "One case with all its hearings: /case <id>"),
-    ("subscribe", "Get reminders and news of a case: /subscribe <id>"),
-    ("unsubscribe", "Stop them: /unsubscribe <id> or /unsubscribe all"),
-    ("mysubs", "The cases this chat follows"),
-    ("remind", "When this chat is reminded before a hearing"),
-    ("help", "What this bot does"),
+    ("cases", N_("Cases we follow and their next hearings")),
+    ("case", N_("One case with all its hearings: /case <id>")),
+    ("subscribe", N_("Get reminders and news of a case: /subscribe <id>")),
+    ("unsubscribe", N_("Stop them: /unsubscribe <id> or /unsubscribe all")),
+    ("mysubs", N_("The cases this chat follows")),
+    ("remind", N_("When this chat is reminded before a hearing")),
+    ("language", N_("The language I write in")),
+    ("help", N_("What this bot does")),
 )
 
-START = (
+START = N_(
     "<b>Hearing Watch</b> tells you when and where the court hearings of refugees and"
     " activists on trial take place, reminds you before each one, and passes on what"
     " happened, so that supporters can be there.\n\n"
@@ -35,27 +35,39 @@ START = (
     " In a group, the group's administrators subscribe the whole group.\n"
     "/help lists every command."
 )
-HELP = "\n".join(f"/{name} — {html.escape(about)}" for name, about in COMMANDS) + (
-    "\n\nA subscription belongs to the chat: in a group, only its administrators change it."
-    "\nThis bot keeps only this chat's numeric id and the cases it follows."
+HELP_FOOTER = N_(
+    "A subscription belongs to the chat: in a group, only its administrators change it."
+    "\nThis bot keeps only this chat's numeric id, its language and the cases it follows."
 )
 USAGE = {
-    "case": "Which case? Send /case followed by its id, for example: /case tabarak",
-    "subscribe": "Which case? Send /subscribe followed by its id, for example: /subscribe tabarak",
-    "unsubscribe": (
+    "case": N_("Which case? Send /case followed by its id, for example: /case tabarak"),
+    "subscribe": N_(
+        "Which case? Send /subscribe followed by its id, for example: /subscribe tabarak"
+    ),
+    "unsubscribe": N_(
         "Which case? Send /unsubscribe followed by its id, for example: /unsubscribe tabarak"
         " — or /unsubscribe all"
     ),
 }
-NO_CASES = "No case is being followed at the moment."
-NO_SUBSCRIPTIONS = "This chat follows no case yet. /cases lists them."
-ONLY_GROUP_ADMINS = "Only this group's administrators can change what the group follows."
-APOLOGY = "Sorry, something went wrong on our side. Please try again in a minute."
-DATABASE_AWAY = (
+NO_CASES = N_("No case is being followed at the moment.")
+NO_SUBSCRIPTIONS = N_("This chat follows no case yet. /cases lists them.")
+ONLY_GROUP_ADMINS = N_("Only this group's administrators can change what the group follows.")
+APOLOGY = N_("Sorry, something went wrong on our side. Please try again in a minute.")
+DATABASE_AWAY = N_(
     "Sorry, the bot cannot reach its records at the moment. Nothing you asked was changed;"
     " please try again in a few minutes."
 )
-UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
+UNKNOWN_COMMAND = N_("I don't know that command. /help lists what I can do.")
+SAVED = N_("Saved.")
+CHOICE_OUT_OF_DATE = N_("That choice is out of date; send /remind again.")
+LANGUAGE_CHOICE = N_("Choose the language I write to this chat in:")
+LANGUAGE_SET = N_("From now on I write to this chat in English.")
+LANGUAGE_USAGE = N_("Send /language followed by kk, ru or en, or choose:")
+BUTTON_SUBSCRIBE = N_("Subscribe · {case_id}")
+BUTTON_UNSUBSCRIBE = N_("Unsubscribe · {case_id}")
+BUTTON_ALL = N_("All")
+BUTTON_BOTH = N_("Both")
+BUTTON_NONE = N_("None")
 
 
 def escape(text: str) -> str:
@@ -63,9 +75,9 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def format_date(moment: datetime) -> str:
-    """'21 January 2020'."""
-    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+def help_text(t: Translator) -> str:
+    lines = [f"/{name} — {escape(t(about))}" for name, about in COMMANDS]
+    return "\n".join(lines) + "\n\n" + t(HELP_FOOTER)
 
 
 def format_offset(offset: timedelta | None) -> str:
@@ -78,13 +90,13 @@ def format_offset(offset: timedelta | None) -> str:
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
-def format_when(hearing: Hearing) -> str:
+def format_when(t: Translator, hearing: Hearing) -> str:
     """'21 January 2020, 10:00 (Asia/Almaty, UTC+6)' or '…, time not announced'."""
     start = local_start(hearing)
     if hearing.time_tba:
-        return f"{format_date(start)}, time not announced"
+        return t("{date}, time not announced", date=t.date(start))
     zone = f"{hearing.timezone}, {format_offset(start.utcoffset())}"
-    return f"{format_date(start)}, {start:%H:%M} ({zone})"
+    return f"{t.date(start)}, {start:%H:%M} ({zone})"
 
 
 def format_place(hearing: Hearing) -> str:
@@ -93,135 +105,211 @@ def format_place(hearing: Hearing) -> str:
     return escape(", ".join(parts))
 
 
-def _status_line(hearing: Hearing, by_id: dict[int, Hearing], now: datetime) -> str:
+STATUS = {
+    HearingStatus.SCHEDULED: N_("Scheduled"),
+    HearingStatus.POSTPONED: N_("Postponed"),
+    HearingStatus.HELD: N_("Held"),
+    HearingStatus.CANCELLED: N_("Cancelled"),
+}
+
+
+def _status_line(t: Translator, hearing: Hearing, by_id: dict[int, Hearing], now: datetime) -> str:
     if hearing.status == HearingStatus.POSTPONED:
         target = by_id.get(hearing.postponed_to_id) if hearing.postponed_to_id else None
-        return f"Postponed to {format_date(local_start(target))}" if target else "Postponed"
+        if target is not None:
+            return t("Postponed to {date}", date=t.date(local_start(target)))
     if hearing.status == HearingStatus.SCHEDULED and not is_upcoming(hearing, now):
-        return "Date passed; no outcome recorded yet"
-    return str(hearing.status).capitalize()
+        return t("Date passed; no outcome recorded yet")
+    return t(STATUS[HearingStatus(hearing.status)])
 
 
-def case_summary(summary: CaseSummary, now: datetime) -> str:
+def case_summary(t: Translator, summary: CaseSummary, now: datetime) -> str:
     """A case as one entry of /cases."""
     lines = [f"<b>{escape(summary.case.title)}</b> · <code>{summary.case.id}</code>"]
     hearing = summary.hearing
     if hearing is None:
-        lines.append("No hearing announced yet.")
+        lines.append(t("No hearing announced yet."))
     else:
-        label = "Next hearing" if summary.upcoming else "Last hearing"
-        lines.append(f"{label}: {format_when(hearing)}")
+        if summary.upcoming:
+            lines.append(t("Next hearing: {when}", when=format_when(t, hearing)))
+        else:
+            lines.append(t("Last hearing: {when}", when=format_when(t, hearing)))
         lines.append(format_place(hearing))
         if hearing.status != HearingStatus.SCHEDULED:
-            lines.append(_status_line(hearing, {}, now))
+            lines.append(_status_line(t, hearing, {}, now))
     return "\n".join(lines)
 
 
-def case_list(summaries: Iterable[CaseSummary], now: datetime) -> str:
+def case_list(t: Translator, summaries: Iterable[CaseSummary], now: datetime) -> str:
     """One message of /cases."""
-    return "\n\n".join(case_summary(summary, now) for summary in summaries)
+    return "\n\n".join(case_summary(t, summary, now) for summary in summaries)
 
 
-def case_details(case: Case, hearings: list[Hearing], now: datetime) -> str:
+def case_details(t: Translator, case: Case, hearings: list[Hearing], now: datetime) -> str:
     """/case: the case, its description and every hearing, postponements included."""
     lines = [f"<b>{escape(case.title)}</b> · <code>{case.id}</code>"]
     if case.status == CaseStatus.CLOSED:
-        lines.append("<i>This case is closed.</i>")
+        lines.append(f"<i>{t('This case is closed.')}</i>")
     if case.description:
         lines += ["", escape(case.description)]
-    lines += ["", "<b>Hearings</b>"]
+    lines += ["", f"<b>{t('Hearings')}</b>"]
     if not hearings:
-        lines.append("None announced yet.")
+        lines.append(t("None announced yet."))
     by_id = {h.id: h for h in hearings if h.id is not None}
     hidden = max(0, len(hearings) - MAX_HEARINGS_SHOWN)
     if hidden:
-        lines.append(f"<i>{hidden} earlier hearings not shown.</i>")
+        shown = t.plural(
+            "{count} earlier hearing not shown.", "{count} earlier hearings not shown.", hidden
+        )
+        lines.append(f"<i>{shown}</i>")
     for hearing in hearings[hidden:]:
-        lines.append(f"• {format_when(hearing)}")
+        lines.append(f"• {format_when(t, hearing)}")
         lines.append(f"  {format_place(hearing)}")
-        lines.append(f"  {_status_line(hearing, by_id, now)}")
+        lines.append(f"  {_status_line(t, hearing, by_id, now)}")
         if hearing.outcome:
-            lines.append(f"  Outcome: {escape(hearing.outcome)}")
+            outcome = escape(version_for(hearing.outcome, t.language))
+            lines.append("  " + t("Outcome: {outcome}", outcome=outcome))
     return "\n".join(lines)
 
 
-def unknown_case(wanted: str, suggestions: list[str]) -> str:
+def version_for(text: str, language: str) -> str:
+    """A moderator's text as one language reads it: its version, else the first one given."""
+    try:
+        versions = parse_versions("outcome", text)
+    except UsageError:  # stored texts were checked when written; show one as it is
+        return text
+    return versions.get(language) or next(iter(versions.values()), text)
+
+
+def unknown_case(t: Translator, wanted: str, suggestions: list[str]) -> str:
     """The answer to an id that names no case."""
-    text = f"There is no case “{escape(wanted[:60])}”."
+    text = t("There is no case “{wanted}”.", wanted=escape(wanted[:60]))
     if suggestions:
         ids = ", ".join(f"<code>{case_id}</code>" for case_id in suggestions)
-        return f"{text} Did you mean {ids}? /cases lists them all."
-    return f"{text} /cases lists them all."
+        return text + " " + t("Did you mean {ids}? /cases lists them all.", ids=ids)
+    return text + " " + t("/cases lists them all.")
 
 
-def subscribed(case: Case) -> str:
-    return (
-        f"This chat now follows <b>{escape(case.title)}</b>. You will get a reminder before"
-        f" each hearing and the news after it. /unsubscribe {case.id} stops them."
+def subscribed(t: Translator, case: Case) -> str:
+    return t(
+        "This chat now follows <b>{title}</b>. You will get a reminder before each hearing and"
+        " the news after it. /unsubscribe {case_id} stops them.",
+        title=escape(case.title),
+        case_id=case.id,
     )
 
 
-def already_subscribed(case: Case) -> str:
-    return f"Good news: this chat already follows <b>{escape(case.title)}</b>."
+def already_subscribed(t: Translator, case: Case) -> str:
+    return t("Good news: this chat already follows <b>{title}</b>.", title=escape(case.title))
 
 
-def case_closed(case: Case) -> str:
-    return f"<b>{escape(case.title)}</b> is closed; there is nothing more to follow."
+def case_closed(t: Translator, case: Case) -> str:
+    return t("<b>{title}</b> is closed; there is nothing more to follow.", title=escape(case.title))
 
 
-def unsubscribed(case_id: str) -> str:
-    return f"This chat no longer follows <code>{case_id}</code>."
+def unsubscribed(t: Translator, case_id: str) -> str:
+    return t("This chat no longer follows <code>{case_id}</code>.", case_id=case_id)
 
 
-def not_subscribed(case_id: str) -> str:
-    return f"This chat was not following <code>{case_id}</code>. /mysubs shows what it follows."
+def not_subscribed(t: Translator, case_id: str) -> str:
+    return t(
+        "This chat was not following <code>{case_id}</code>. /mysubs shows what it follows.",
+        case_id=case_id,
+    )
 
 
-def unsubscribed_all(case_ids: list[str]) -> str:
+def unsubscribed_all(t: Translator, case_ids: list[str]) -> str:
     if not case_ids:
-        return "This chat was not following any case."
+        return t("This chat was not following any case.")
     ids = ", ".join(f"<code>{case_id}</code>" for case_id in case_ids)
-    return f"This chat no longer follows any case (it followed {ids})."
+    return t("This chat no longer follows any case (it followed {ids}).", ids=ids)
 
 
-def my_subscriptions(summaries: list[CaseSummary], now: datetime) -> str:
-    return "<b>This chat follows</b>\n\n" + case_list(summaries, now)
+def my_subscriptions(t: Translator, summaries: list[CaseSummary], now: datetime) -> str:
+    return f"<b>{t('This chat follows')}</b>\n\n" + case_list(t, summaries, now)
 
 
-def reminder(case: Case, hearing: Hearing, now: datetime) -> str:
+def button_answer(t: Translator, outcome: str, case_id: str) -> str:
+    """The short answer to a Subscribe or Unsubscribe press."""
+    answers = {
+        "subscribed": N_("Subscribed to {case_id}."),
+        "already": N_("Already subscribed to {case_id}."),
+        "gone": N_("{case_id} is no longer in the schedule."),
+        "closed": N_("{case_id} is closed."),
+        "unsubscribed": N_("Unsubscribed from {case_id}."),
+        "not": N_("Not subscribed to {case_id}."),
+    }
+    return t(answers[outcome], case_id=case_id)
+
+
+def duration(t: Translator, span: timedelta) -> str:
+    """'2 hours', '1 day and 3 hours', '45 minutes' (at most two units, rounded down)."""
+    minutes = int(span.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(t.plural("{count} day", "{count} days", days))
+    if hours:
+        parts.append(t.plural("{count} hour", "{count} hours", hours))
+    if minutes:
+        parts.append(t.plural("{count} minute", "{count} minutes", minutes))
+    if not parts:
+        return t.plural("{count} minute", "{count} minutes", 0)
+    if len(parts) == 1:
+        return parts[0]
+    return t("{first} and {second}", first=parts[0], second=parts[1])
+
+
+def reminder(t: Translator, case: Case, hearing: Hearing, now: datetime) -> str:
     """The reminder before a hearing; how long until it starts is computed as it is sent."""
     start = local_start(hearing)
     if hearing.time_tba:
         today = now.astimezone(start.tzinfo).date()
-        day = "Today" if start.date() == today else "Tomorrow"
-        if start.date() > today + timedelta(days=1):
-            day = f"On {format_date(start)}"
-        when = f"{day}; the hour is not announced yet."
+        if start.date() == today:
+            when = t("Today; the hour is not announced yet.")
+        elif start.date() == today + timedelta(days=1):
+            when = t("Tomorrow; the hour is not announced yet.")
+        else:
+            when = t("On {date}; the hour is not announced yet.", date=t.date(start))
+    elif hearing.starts_at - now < timedelta(minutes=1):
+        when = t("Starts now.")
     else:
-        when = f"Starts {until(hearing.starts_at, now)}."
+        when = t("Starts in {duration}.", duration=duration(t, hearing.starts_at - now))
     return (
-        f"⏰ <b>Reminder</b>: {escape(case.title)}\n"
-        f"Hearing: {format_when(hearing)}\n"
+        "⏰ " + t("<b>Reminder</b>: {title}", title=escape(case.title)) + "\n"
+        + t("Hearing: {when}", when=format_when(t, hearing)) + "\n"
         f"{format_place(hearing)}\n"
         f"{when}\n/case {case.id}"
-    )
+    )  # fmt: skip
 
 
-def reminder_choice(choice: list[str] | None, offsets: tuple[str, ...]) -> str:
+def reminder_choice(t: Translator, choice: list[str] | None, offsets: tuple[str, ...]) -> str:
     """What /remind says about this chat's reminders."""
     chosen = list(offsets) if choice is None else [o for o in offsets if o in choice]
     if not chosen:
-        now = "no reminders"
+        now = t("This chat gets no reminders.")
     else:
-        now = "reminders " + " and ".join(f"{offset_label(o)} before" for o in chosen)
-        now += " each hearing"
-    default = " (the default)" if choice is None else ""
+        before = [t("{duration} before", duration=offset_label(t, o)) for o in chosen]
+        listed = (
+            before[0]
+            if len(before) == 1
+            else t("{first} and {second}", first=", ".join(before[:-1]), second=before[-1])
+        )
+        if choice is None:
+            now = t("This chat gets reminders {times} each hearing (the default).", times=listed)
+        else:
+            now = t("This chat gets reminders {times} each hearing.", times=listed)
     return (
-        f"This chat gets {now}{default}. A hearing whose hour is not announced is reminded the"
-        " evening before and on its morning. Choose:"
+        now
+        + " "
+        + t(
+            "A hearing whose hour is not announced is reminded the evening before and on its"
+            " morning. Choose:"
+        )
     )
 
 
-def offset_label(offset: str) -> str:
+def offset_label(t: Translator, offset: str) -> str:
     """'1d' → '1 day', '2h' → '2 hours', '30m' → '30 minutes'."""
-    return describe_duration(parse_duration(offset))
+    return duration(t, parse_duration(offset))

@@ -111,7 +111,8 @@ class _Broadcast:
     """What the engine holds of one broadcast being sent."""
 
     id: int
-    text: str
+    text: str  # for chats whose language has no version in texts
+    texts: dict[str, str]
     weight: int
     due: datetime | None = None  # a reminder's due instant, to measure how late it went out
     cursor: int = 0  # the last delivery id read
@@ -282,6 +283,7 @@ class DeliveryEngine:
                 self._active[broadcast.id] = _Broadcast(
                     broadcast.id,
                     broadcast.text,
+                    dict(broadcast.texts or {}),
                     max(1, broadcast.priority),
                     datetime.fromisoformat(due) if isinstance(due, str) else None,
                 )
@@ -300,6 +302,7 @@ class DeliveryEngine:
                     holder=self.holder,
                     now=self._wall_clock(),
                     lease=self._lease,
+                    with_languages=bool(state.texts),
                 )
             self.outage.ok()  # a write went through (a read may pass a locked SQLite file)
             state.buffer.extend(page)
@@ -349,7 +352,8 @@ class DeliveryEngine:
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _deliver(self, item: PendingDelivery) -> None:
-        text = self._active[item.broadcast_id].text  # outstanding keeps it active
+        state = self._active[item.broadcast_id]  # outstanding keeps it active
+        text = state.texts.get(item.language or "", state.text)
         try:
             result = await self.send(item.chat_id, text)
         except Exception as exc:  # a bug in send must not stop every broadcast

@@ -154,25 +154,3 @@ def plan(
 def keys_of(hearings: Iterable[HearingTimes], rules: ReminderRules) -> set[str]:
     """Every reminder key of these hearings (to ask storage which are handled)."""
     return {r.key for hearing in hearings for r in reminders_of(hearing, rules)}
-
-
-def until(start: datetime, now: datetime) -> str:
-    """'in 2 hours', 'in 1 day and 3 hours', 'in 45 minutes', 'now'."""
-    if start - now < timedelta(minutes=1):
-        return "now"
-    return "in " + describe_duration(start - now)
-
-
-def describe_duration(duration: timedelta) -> str:
-    """'2 hours', '1 day and 3 hours', '45 minutes' (at most two units, rounded down)."""
-    minutes = int(duration.total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = [
-        f"{value} {unit}{'' if value == 1 else 's'}"
-        for value, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
-        if value
-    ]
-    if len(parts) > 2:  # "1 day, 3 hours and 5 minutes" is more than anyone needs
-        parts = parts[:2]
-    return " and ".join(parts) or "0 minutes"

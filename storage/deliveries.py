@@ -26,6 +26,7 @@ from storage.models import (
     Subscription,
 )
 from storage.staff import record
+from storage.subscriptions import languages_of
 
 URGENT = 4  # outcomes and reminders: they matter now
 NORMAL = 1
@@ -39,6 +40,7 @@ class PendingDelivery:
     broadcast_id: int
     chat_id: int
     attempts: int
+    language: str | None = None  # the chat's, when the broadcast has a text per language
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +75,15 @@ async def create_draft(
     created_by: int | None,
     priority: int = NORMAL,
     payload: dict[str, Any] | None = None,
+    texts: dict[str, str] | None = None,
 ) -> Broadcast:
-    """A broadcast waiting for Send; nothing is queued yet."""
+    """A broadcast waiting for Send; nothing is queued yet. ``text`` goes to chats whose
+    language has no version in ``texts``."""
     broadcast = Broadcast(
         kind=kind,
         case_id=case_id,
         text=text,
+        texts=texts or {},
         created_by=created_by,
         priority=priority,
         payload=payload or {},
@@ -167,10 +172,17 @@ async def start_now(
     created_by: int | None,
     now: datetime,
     priority: int = NORMAL,
+    texts: dict[str, str] | None = None,
 ) -> Broadcast:
     """Create and queue a broadcast at once (notices and reminders need no preview)."""
     draft = await create_draft(
-        session, kind=kind, case_id=case_id, text=text, created_by=created_by, priority=priority
+        session,
+        kind=kind,
+        case_id=case_id,
+        text=text,
+        created_by=created_by,
+        priority=priority,
+        texts=texts,
     )
     assert draft.id is not None
     started = await start(session, broadcast_id=draft.id, now=now)
@@ -189,14 +201,21 @@ async def cancel_draft(session: AsyncSession, *, broadcast_id: int) -> bool:
 
 
 async def set_preview(
-    session: AsyncSession, *, broadcast_id: int, chat_id: int, message_id: int
+    session: AsyncSession,
+    *,
+    broadcast_id: int,
+    chat_id: int,
+    message_id: int,
+    language: str | None = None,
 ) -> None:
-    """Remember the staff member's preview message, to edit it with progress."""
-    await session.execute(
-        update(Broadcast)
-        .where(col(Broadcast.id) == broadcast_id)
-        .values(preview_chat_id=chat_id, preview_message_id=message_id)
-    )
+    """Remember the staff member's preview message (and the language they read), to edit it
+    with progress."""
+    broadcast = await session.get(Broadcast, broadcast_id)
+    assert broadcast is not None
+    broadcast.preview_chat_id = chat_id
+    broadcast.preview_message_id = message_id
+    if language is not None:
+        broadcast.payload = {**broadcast.payload, "language": language}
 
 
 async def sending(session: AsyncSession) -> list[Broadcast]:
@@ -224,11 +243,13 @@ async def claim_page(
     holder: str,
     now: datetime,
     lease: timedelta,
+    with_languages: bool = False,
 ) -> list[PendingDelivery]:
     """Claim the next pending deliveries of a broadcast, by id after ``after``, for ``holder``.
 
     Deliveries another instance claimed are skipped until their lease runs out, so that two
-    engines (one taking over from the other) never send the same delivery at once.
+    engines (one taking over from the other) never send the same delivery at once. With
+    ``with_languages`` each comes with its chat's language.
     """
     free = or_(
         col(Delivery.lease_until).is_(None),
@@ -250,7 +271,13 @@ async def claim_page(
         .returning(col(Delivery.id), col(Delivery.chat_id), col(Delivery.attempts))
     )
     rows = sorted((int(row[0] or 0), int(row[1]), int(row[2])) for row in result.all())
-    return [PendingDelivery(row[0], broadcast_id, row[1], row[2]) for row in rows]
+    languages = (
+        await languages_of(session, {row[1] for row in rows}) if with_languages and rows else {}
+    )
+    return [
+        PendingDelivery(row[0], broadcast_id, row[1], row[2], languages.get(row[1]))
+        for row in rows
+    ]
 
 
 async def renew_leases(
@@ -367,7 +394,16 @@ async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> No
     """A group became a supergroup with a new id: move everything we keep to the new id."""
     old = await session.get(Chat, old_id)
     if await session.get(Chat, new_id) is None:
-        session.add(Chat(id=new_id, type=ChatType.SUPERGROUP, reachable=True))
+        session.add(
+            Chat(
+                id=new_id,
+                type=ChatType.SUPERGROUP,
+                reachable=True,
+                # The group's language goes with it.
+                language=old.language if old else None,
+                language_chosen=old.language_chosen if old else False,
+            )
+        )
         await session.flush()
     both = select(Subscription.case_id).where(Subscription.chat_id == new_id)
     await session.execute(
@@ -479,6 +515,7 @@ async def start_reminder(
     due: datetime,
     text: str,
     now: datetime,
+    texts: dict[str, str] | None = None,
 ) -> Broadcast | None:
     """Queue a reminder for the chats that want it; None when this key was handled already."""
     draft = Broadcast(
@@ -486,6 +523,7 @@ async def start_reminder(
         priority=URGENT,
         case_id=case_id,
         text=text,
+        texts=texts or {},
         # due: to measure how late it reaches Telegram
         payload={"hearing_id": hearing_id, "offset": offset, "due": due.isoformat()},
         reminder_key=key,

@@ -21,7 +21,16 @@ HEARING_FIELDS: tuple[HearingField, ...] = ("court", "city", "address", "zone")
 
 
 class ScheduleError(Exception):
-    """A change the schedule refuses; the message says why and what to do instead."""
+    """A change the schedule refuses; the message says why and what to do instead.
+
+    ``message`` is English with ``{placeholders}`` filled from ``values``: the bot translates
+    it (it is marked for the catalogs where it is raised) before a person reads it.
+    """
+
+    def __init__(self, message: str, /, **values: object) -> None:
+        super().__init__(message.format(**values) if values else message)
+        self.message = message
+        self.values = values
 
 
 def case_snapshot(case: Case) -> dict[str, Any]:
@@ -54,16 +63,18 @@ async def active_case(session: AsyncSession, case_id: str) -> Case:
     """The case, or ScheduleError when it does not exist or is closed."""
     case = await session.get(Case, case_id)
     if case is None:
-        raise ScheduleError(f"There is no case “{case_id}”. /cases lists them.")
+        raise ScheduleError("There is no case “{case_id}”. /cases lists them.", case_id=case_id)
     if case.status != CaseStatus.ACTIVE:
-        raise ScheduleError(f"The case {case_id} is closed.")
+        raise ScheduleError("The case {case_id} is closed.", case_id=case_id)
     return case
 
 
 async def _hearing(session: AsyncSession, hearing_id: int) -> Hearing:
     hearing = await session.get(Hearing, hearing_id)
     if hearing is None:
-        raise ScheduleError(f"There is no hearing #{hearing_id}. /hearings lists them with ids.")
+        raise ScheduleError(
+            "There is no hearing #{number}. /hearings lists them with ids.", number=hearing_id
+        )
     return hearing
 
 
@@ -73,8 +84,10 @@ def _future_instant(day: dt.date, at: dt.time | None, zone: str, now: dt.datetim
     today = now.astimezone(ZoneInfo(zone)).date()
     if day < today or (at is not None and instant <= now):
         raise ScheduleError(
-            f"{day.isoformat()} {at.strftime('%H:%M') if at else ''} is in the past"
-            f" in {zone}; give a date from {today.isoformat()} on."
+            "{when} is in the past in {zone}; give a date from {today} on.",
+            when=f"{day.isoformat()} {at.strftime('%H:%M') if at else ''}".strip(),
+            zone=zone,
+            today=today.isoformat(),
         )
     return instant
 
@@ -84,7 +97,9 @@ async def add_case(
 ) -> Case:
     """A new active case."""
     if await session.get(Case, case_id) is not None:
-        raise ScheduleError(f"A case with the id {case_id} exists already; /editcase changes it.")
+        raise ScheduleError(
+            "A case with the id {case_id} exists already; /editcase changes it.", case_id=case_id
+        )
     case = Case(id=case_id, title=title, description=description)
     session.add(case)
     await record(
@@ -116,7 +131,7 @@ async def close_case(session: AsyncSession, *, actor: int, case_id: str) -> Case
     """Close a case (it leaves /cases and keeps its history); None when it was closed already."""
     case = await session.get(Case, case_id)
     if case is None:
-        raise ScheduleError(f"There is no case “{case_id}”. /cases lists them.")
+        raise ScheduleError("There is no case “{case_id}”. /cases lists them.", case_id=case_id)
     if case.status == CaseStatus.CLOSED:
         return None
     case.status = CaseStatus.CLOSED
@@ -187,7 +202,7 @@ async def edit_hearing(
         hearing.address = value
     else:
         if not value:
-            raise ScheduleError(f"The {field} cannot be empty.")
+            raise ScheduleError("The {field} cannot be empty.", field=field)
         setattr(hearing, field, value)
     changed_before, changed_after = _changed(before, hearing_snapshot(hearing))
     await record(
@@ -214,7 +229,11 @@ async def postpone(
     """The hearing becomes postponed and points at a new one on the new date: (old, new)."""
     old = await _hearing(session, hearing_id)
     if old.status != HearingStatus.SCHEDULED:
-        raise ScheduleError(f"Hearing #{hearing_id} is {old.status}; only a scheduled one moves.")
+        raise ScheduleError(
+            "Hearing #{number} is {status}; only a scheduled one moves.",
+            number=hearing_id,
+            status=old.status,
+        )
     await active_case(session, old.case_id)
     new = Hearing(
         case_id=old.case_id,
@@ -226,7 +245,9 @@ async def postpone(
         starts_at=_future_instant(day, at, old.timezone, now),
     )
     if new.starts_at == old.starts_at and new.time_tba == old.time_tba:
-        raise ScheduleError(f"Hearing #{hearing_id} is on that date and time already.")
+        raise ScheduleError(
+            "Hearing #{number} is on that date and time already.", number=hearing_id
+        )
     session.add(new)
     await session.flush()
     old.status = HearingStatus.POSTPONED
@@ -247,7 +268,11 @@ async def postpone(
 def check_cancellable(hearing: Hearing) -> None:
     """ScheduleError unless the hearing is scheduled (the only state that can be cancelled)."""
     if hearing.status != HearingStatus.SCHEDULED:
-        raise ScheduleError(f"Hearing #{hearing.id} is {hearing.status}; it cannot be cancelled.")
+        raise ScheduleError(
+            "Hearing #{number} is {status}; it cannot be cancelled.",
+            number=hearing.id,
+            status=hearing.status,
+        )
 
 
 async def cancel_hearing(

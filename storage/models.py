@@ -87,6 +87,10 @@ class Chat(SQLModel, table=True):
     reachable: bool = True
     # Which reminders the chat wants, as ",1d,2h," (None: the configured default; ",": none).
     reminder_offsets: str | None = Field(default=None, max_length=100)
+    # The language the bot writes to it in ("kk", "ru", "en"): chosen with /language, else (for
+    # a private chat) the one its Telegram app is set to; None: the configured default.
+    language: str | None = Field(default=None, max_length=8)
+    language_chosen: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -188,6 +192,8 @@ class Broadcast(SQLModel, table=True):
     priority: int = 1
     case_id: str = Field(foreign_key="cases.id", max_length=CASE_ID_MAX_LENGTH)
     text: str
+    # The text in each language ({"kk": ..., "ru": ...}); ``text`` is for any other.
+    texts: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     # What Send applies besides sending, e.g. {"hearing_id": 3, "outcome": "..."}.
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     status: BroadcastStatus = Field(default=BroadcastStatus.DRAFT, sa_type=String(16), index=True)

@@ -14,7 +14,13 @@ from storage.models import AuditEntry, PendingAction, Role, StaffMember, utcnow
 
 
 class StaffError(Exception):
-    """A staff request that cannot be done; the message says why and what to do."""
+    """A staff request that cannot be done; the message says why and what to do (English with
+    placeholders filled from ``values``, translated by the bot as ScheduleError's is)."""
+
+    def __init__(self, message: str, /, **values: object) -> None:
+        super().__init__(message.format(**values) if values else message)
+        self.message = message
+        self.values = values
 
 
 async def role_of(session: AsyncSession, user_id: int, admins: Collection[int]) -> Role | None:
@@ -30,7 +36,9 @@ async def grant(
 ) -> bool:
     """Make ``user_id`` a moderator; False when they already are one."""
     if user_id in admins:
-        raise StaffError(f"{user_id} is an admin already (admins are set in the config).")
+        raise StaffError(
+            "{user_id} is an admin already (admins are set in the config).", user_id=user_id
+        )
     if await session.get(StaffMember, user_id) is not None:
         return False
     session.add(StaffMember(user_id=user_id, role=Role.MODERATOR, granted_by=actor))
@@ -46,7 +54,8 @@ async def revoke(
     """Take the moderator role away; False when ``user_id`` was not a moderator."""
     if user_id in admins:
         raise StaffError(
-            f"{user_id} is an admin; admins are removed in the config, not by command."
+            "{user_id} is an admin; admins are removed in the config, not by command.",
+            user_id=user_id,
         )
     member = await session.get(StaffMember, user_id)
     if member is None:

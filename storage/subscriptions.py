@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from enum import Enum, auto
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
@@ -32,10 +32,16 @@ async def _insert_or_ignore(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def remember_chat(session: AsyncSession, *, chat_id: int, chat_type: ChatType) -> None:
-    """Record a chat that wrote to the bot, and count it as reachable again."""
+async def remember_chat(
+    session: AsyncSession, *, chat_id: int, chat_type: ChatType, language: str | None = None
+) -> None:
+    """Record a chat that wrote to the bot, and count it as reachable again.
+
+    ``language`` is the one its Telegram app is set to (private chats): kept, so that reminders
+    and news reach it in that language, unless the chat chose one with /language.
+    """
     inserted = await _insert_or_ignore(
-        session, Chat, {"id": chat_id, "type": chat_type, "reachable": True}
+        session, Chat, {"id": chat_id, "type": chat_type, "reachable": True, "language": language}
     )
     if not inserted:
         await session.execute(
@@ -43,18 +49,33 @@ async def remember_chat(session: AsyncSession, *, chat_id: int, chat_type: ChatT
             .where(col(Chat.id) == chat_id, col(Chat.reachable).is_(False))
             .values(reachable=True)
         )
+        if language is not None:
+            await session.execute(
+                update(Chat)
+                .where(
+                    col(Chat.id) == chat_id,
+                    col(Chat.language_chosen).is_(False),
+                    or_(col(Chat.language).is_(None), col(Chat.language) != language),
+                )
+                .values(language=language)
+            )
 
 
 async def subscribe(
-    session: AsyncSession, *, chat_id: int, chat_type: ChatType, case_id: str
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    chat_type: ChatType,
+    case_id: str,
+    language: str | None = None,
 ) -> SubscribeResult:
-    """Subscribe a chat to an active case."""
+    """Subscribe a chat to an active case (``language``: as for remember_chat)."""
     case = await session.get(Case, case_id)
     if case is None:
         return SubscribeResult.NO_SUCH_CASE
     if case.status != CaseStatus.ACTIVE:
         return SubscribeResult.CASE_CLOSED
-    await remember_chat(session, chat_id=chat_id, chat_type=chat_type)
+    await remember_chat(session, chat_id=chat_id, chat_type=chat_type, language=language)
     inserted = await _insert_or_ignore(
         session, Subscription, {"chat_id": chat_id, "case_id": case_id}
     )
@@ -128,3 +149,45 @@ async def set_reminder_choice(
     await session.execute(
         update(Chat).where(col(Chat.id) == chat_id).values(reminder_offsets=_encode_choice(offsets))
     )
+
+
+async def chosen_language(session: AsyncSession, *, chat_id: int) -> str | None:
+    """The language a chat chose with /language, or None."""
+    result = await session.execute(
+        select(Chat.language).where(col(Chat.id) == chat_id, col(Chat.language_chosen).is_(True))
+    )
+    return result.scalar_one_or_none()
+
+
+async def choose_language(
+    session: AsyncSession, *, chat_id: int, chat_type: ChatType, language: str
+) -> None:
+    """The chat's choice of language (/language)."""
+    await remember_chat(session, chat_id=chat_id, chat_type=chat_type)
+    await session.execute(
+        update(Chat).where(col(Chat.id) == chat_id).values(language=language, language_chosen=True)
+    )
+
+
+async def subscriber_languages(session: AsyncSession, *, case_id: str) -> dict[str | None, int]:
+    """How many reachable chats following a case speak each language (None: not known)."""
+    query = (
+        select(Chat.language, func.count())
+        .select_from(Subscription)
+        .join(Chat)
+        .where(Subscription.case_id == case_id, col(Chat.reachable).is_(True))
+        .group_by(col(Chat.language))
+    )
+    return {language: int(count) for language, count in await session.execute(query)}
+
+
+async def languages_of(session: AsyncSession, chat_ids: Collection[int]) -> dict[int, str]:
+    """The known languages of these chats (chats with none are left out)."""
+    if not chat_ids:
+        return {}
+    result = await session.execute(
+        select(Chat.id, Chat.language).where(
+            col(Chat.id).in_(list(chat_ids)), col(Chat.language).is_not(None)
+        )
+    )
+    return {chat_id: language for chat_id, language in result if language is not None}

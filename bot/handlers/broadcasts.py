@@ -7,15 +7,20 @@ for the delivery engine, once, however often it is pressed.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filters
 
 from bot import broadcast_texts as show
+from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
+from bot.handlers.language import translator_for
 from bot.handlers.staff import Actor, schedule_changed, staff_command, staff_press
-from bot.parsing import parse_outcome, parse_update
+from bot.i18n import LANGUAGES, NAMES, Translator, translator
+from bot.parsing import parse_outcome, parse_update, parse_versions
 from storage import deliveries, editing, schedule, subscriptions
 from storage.editing import ScheduleError
 from storage.models import (
@@ -43,37 +48,76 @@ async def _preview(
     *,
     kind: BroadcastKind,
     case_id: str,
-    text: str,
+    raw: str,
+    render: Callable[[Translator, str], str],
     payload: dict[str, object],
 ) -> None:
-    """Store a draft and show it exactly as subscribers will see it, with Send and Cancel."""
-    length = show.visible_length(text)
-    if length > show.MAX_LENGTH:
-        raise ScheduleError(show.too_long(length))
+    """Store a draft and show it exactly as subscribers will see it, with Send and Cancel.
+
+    ``raw`` is what the moderator wrote: one text, or a version per language (see
+    parse_versions); each chat gets its language's version, else the first one given, framed
+    by ``render`` in its language.
+    """
+    t = actor.t
+    default = context.bot_data.settings.i18n.default_language
+    versions = parse_versions(str(kind), raw)
+    first = next(iter(versions.values()), raw)
+    texts = {code: render(translator(code), versions.get(code, first)) for code in LANGUAGES}
+    for text in texts.values():
+        length = show.visible_length(text)
+        if length > show.MAX_LENGTH:
+            await message.reply_text(say.problem(show.too_long(t, length)))
+            return
     async with context.bot_data.database.writing() as session:
-        chats = await subscriptions.count_subscribers(session, case_id=case_id)
+        counts = await subscriptions.subscriber_languages(session, case_id=case_id)
         draft = await deliveries.create_draft(
             session,
             kind=kind,
             case_id=case_id,
-            text=text,
+            text=texts[default],
+            texts=texts,
             created_by=actor.user_id,
             priority=deliveries.URGENT if kind == BroadcastKind.OUTCOME else deliveries.NORMAL,
             payload=payload,
         )
     assert draft.id is not None
+    audience: Counter[str] = Counter()
+    for code, count in counts.items():
+        audience[code if code in LANGUAGES else default] += count
     keyboard = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(show.send_label(chats), callback_data=f"{SEND}:{draft.id}"),
-                InlineKeyboardButton("Cancel", callback_data=f"{CANCEL}:{draft.id}"),
+                InlineKeyboardButton(
+                    show.send_label(t, sum(audience.values())), callback_data=f"{SEND}:{draft.id}"
+                ),
+                InlineKeyboardButton(t(show.CANCEL), callback_data=f"{CANCEL}:{draft.id}"),
             ]
         ]
     )
-    shown = await message.reply_text(text, reply_markup=keyboard)
+    # The moderator's own language first, then every other one somebody reads.
+    shown_languages = [t.language] + [
+        code for code in LANGUAGES if code != t.language and audience[code]
+    ]
+    if len(shown_languages) == 1:
+        blocks = [texts[t.language]]
+    else:
+        blocks = [
+            f"<i>{show.audience(t, NAMES[code], audience[code])}</i>\n\n{texts[code]}"
+            for code in shown_languages
+        ]
+    together = "\n\n— — —\n\n".join(blocks)
+    if show.visible_length(together) <= show.MAX_LENGTH:
+        blocks = [together]
+    for block in blocks[:-1]:
+        await message.reply_text(block)
+    shown = await message.reply_text(blocks[-1], reply_markup=keyboard)
     async with context.bot_data.database.writing() as session:
         await deliveries.set_preview(
-            session, broadcast_id=draft.id, chat_id=shown.chat_id, message_id=shown.message_id
+            session,
+            broadcast_id=draft.id,
+            chat_id=shown.chat_id,
+            message_id=shown.message_id,
+            language=t.language,
         )
 
 
@@ -85,14 +129,19 @@ async def cmd_outcome(message: Message, context: Context, actor: Actor, args: st
         hearing = await editing.get_hearing(session, request.hearing_id)
         case = await editing.active_case(session, hearing.case_id)
     if hearing.status not in (HearingStatus.SCHEDULED, HearingStatus.HELD):
-        raise ScheduleError(f"Hearing #{hearing.id} is {hearing.status}; it had no outcome.")
+        raise ScheduleError(
+            "Hearing #{number} is {status}; it had no outcome.",
+            number=hearing.id,
+            status=hearing.status,
+        )
     await _preview(
         message,
         context,
         actor,
         kind=BroadcastKind.OUTCOME,
         case_id=case.id,
-        text=show.outcome_message(case, hearing, request.text),
+        raw=request.text,
+        render=lambda t, text: show.outcome_message(t, case, hearing, text),
         payload={"hearing_id": hearing.id, "outcome": request.text},
     )
 
@@ -109,7 +158,8 @@ async def cmd_update(message: Message, context: Context, actor: Actor, args: str
         actor,
         kind=BroadcastKind.UPDATE,
         case_id=case.id,
-        text=show.update_message(case, request.text),
+        raw=request.text,
+        render=lambda t, text: show.update_message(t, case, text),
         payload={"text": request.text},
     )
 
@@ -123,7 +173,7 @@ async def cmd_broadcasts(message: Message, context: Context, actor: Actor, args:
             s.case.id: s.case.title
             for s in await schedule.case_summaries(session, context.bot_data.clock())
         }
-    await message.reply_text(show.recent_list(items, titles))
+    await message.reply_text(show.recent_list(actor.t, items, titles))
 
 
 async def on_button(update: Update, context: Context) -> None:
@@ -133,6 +183,7 @@ async def on_button(update: Update, context: Context) -> None:
     action, _, raw_id = (query.data or "").partition(":")
     if await staff_press(update, context, Role.MODERATOR) is None:
         return
+    t = await translator_for(update, context)
     broadcast_id = int(raw_id)
     async with context.bot_data.database.writing() as session:
         if action == SEND:
@@ -143,20 +194,22 @@ async def on_button(update: Update, context: Context) -> None:
             cancelled = await deliveries.cancel_draft(session, broadcast_id=broadcast_id)
             broadcast = await session.get(Broadcast, broadcast_id) if cancelled else None
     if broadcast is None:
-        await query.answer(show.ALREADY_HANDLED)
+        await query.answer(t(show.ALREADY_HANDLED))
         return
     if action == SEND:
         await context.bot_data.signals.deliveries_queued()
         if broadcast.kind == BroadcastKind.OUTCOME:
             await schedule_changed(context)  # the hearing is held: its reminders go
-        await query.answer(f"Sending to {broadcast.total:,} chats.")
+        await query.answer(
+            t.plural("Sending to {count} chat.", "Sending to {count} chats.", broadcast.total)
+        )
         async with context.bot_data.database.reading() as session:
             progress = await deliveries.progress(session, broadcast_id=broadcast_id)
-        text = show.progress_view(broadcast, progress)
+        text = show.progress_view(t, broadcast, progress)
         context.bot_data.progress_shown[broadcast_id] = text
     else:
-        await query.answer("Cancelled.")
-        text = show.cancelled(broadcast)
+        await query.answer(t(show.CANCELLED_ANSWER))
+        text = show.cancelled(t, broadcast)
     await query.edit_message_text(text, reply_markup=None)
 
 
@@ -168,11 +221,14 @@ async def report_progress(context: Context) -> None:
             for broadcast in await deliveries.unreported(session)
         ]
     shown = context.bot_data.progress_shown
+    default = context.bot_data.settings.i18n.default_language
     for broadcast, progress in followed:
         assert broadcast.id is not None
         assert broadcast.preview_chat_id is not None
         done = broadcast.status == BroadcastStatus.DONE
-        text = show.progress_view(broadcast, progress)
+        language = broadcast.payload.get("language")
+        t = translator(language if language in LANGUAGES else default)
+        text = show.progress_view(t, broadcast, progress)
         if shown.get(broadcast.id) != text:
             try:
                 await context.bot.edit_message_text(

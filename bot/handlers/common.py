@@ -9,15 +9,18 @@ from telegram.ext import MessageHandler, filters
 
 from bot import texts
 from bot.context import Context, HearingWatchApp
+from bot.handlers.language import detected_language, translator_for
+from bot.i18n import translator
 from jobs.outage import is_database_outage
 
 logger = logging.getLogger(__name__)
 
 
-async def cmd_unknown(update: Update, _context: Context) -> None:
+async def cmd_unknown(update: Update, context: Context) -> None:
     """A command we do not have, in a private chat (in a group it may be another bot's)."""
     if update.effective_message is not None:
-        await update.effective_message.reply_text(texts.UNKNOWN_COMMAND)
+        t = await translator_for(update, context)
+        await update.effective_message.reply_text(t(texts.UNKNOWN_COMMAND))
 
 
 def _command_of(update: Update) -> str:
@@ -55,8 +58,14 @@ async def on_error(update: object, context: Context) -> None:
             chat_id,
             exc_info=error,
         )
-    apology = texts.DATABASE_AWAY if outage else texts.APOLOGY
     try:
+        # The chat's language needs the database; during an outage, its Telegram app's.
+        if outage:
+            language = detected_language(update) or context.bot_data.settings.i18n.default_language
+            t = translator(language)
+        else:
+            t = await translator_for(update, context)
+        apology = t(texts.DATABASE_AWAY if outage else texts.APOLOGY)
         if update.callback_query is not None:
             await update.callback_query.answer(apology, show_alert=True)
         elif update.effective_message is not None:

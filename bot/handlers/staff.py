@@ -19,6 +19,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
+from bot.handlers.language import translator_for
+from bot.i18n import Translator
 from bot.menus import set_staff_menu
 from bot.parsing import (
     UsageError,
@@ -57,10 +59,11 @@ MESSAGE_BUDGET = 3800
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """The staff member behind a command."""
+    """The staff member behind a command, and the language they read."""
 
     user_id: int
     role: Role
+    t: Translator
 
 
 StaffCallback = Callable[[Message, Context, Actor, str], Awaitable[None]]
@@ -84,10 +87,11 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
             )
             if message is None or chat is None:
                 return
+            t = await translator_for(update, context)
             command = callback.__name__.removeprefix("cmd_")
             if message.sender_chat is not None or user is None:
                 logger.warning("staff command /%s refused: sent on behalf of a chat", command)
-                await message.reply_text(say.ANONYMOUS)
+                await message.reply_text(t(say.ANONYMOUS))
                 return
             async with context.bot_data.database.reading() as session:
                 role = await staff.role_of(
@@ -95,23 +99,23 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
                 )
             if role is None:
                 logger.warning("staff command /%s refused: user %s is not staff", command, user.id)
-                await message.reply_text(say.NOT_STAFF)
+                await message.reply_text(t(say.NOT_STAFF))
                 return
             if chat.type != ChatType.PRIVATE:
-                await message.reply_text(say.PRIVATE_ONLY)
+                await message.reply_text(t(say.PRIVATE_ONLY))
                 return
             if minimum == Role.ADMIN and role != Role.ADMIN:
                 logger.warning(
                     "staff command /%s refused: user %s is a moderator", command, user.id
                 )
-                await message.reply_text(say.ADMINS_ONLY)
+                await message.reply_text(t(say.ADMINS_ONLY))
                 return
             try:
                 await callback(
-                    message, context, Actor(user.id, role), arguments(message.text or "")
+                    message, context, Actor(user.id, role, t), arguments(message.text or "")
                 )
             except (UsageError, ScheduleError, StaffError) as exc:
-                await message.reply_text(say.problem(str(exc)))
+                await message.reply_text(say.problem(say.explain(t, exc)))
 
         return handler
 
@@ -130,12 +134,14 @@ async def _reply_long(message: Message, text: str) -> None:
         await message.reply_text(chunk)
 
 
-def _confirmation_keyboard(pending_id: int, confirm_label: str) -> InlineKeyboardMarkup:
+def _confirmation_keyboard(
+    t: Translator, pending_id: int, confirm_label: str
+) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(confirm_label, callback_data=f"{CONFIRM}:{pending_id}"),
-                InlineKeyboardButton("Keep it", callback_data=f"{KEEP}:{pending_id}"),
+                InlineKeyboardButton(t(confirm_label), callback_data=f"{CONFIRM}:{pending_id}"),
+                InlineKeyboardButton(t(say.KEEP_IT), callback_data=f"{KEEP}:{pending_id}"),
             ]
         ]
     )
@@ -147,27 +153,41 @@ async def schedule_changed(context: Context) -> None:
 
 
 async def queue_notice(
-    session: AsyncSession, context: Context, *, case_id: str, text: str, actor: int
+    session: AsyncSession,
+    context: Context,
+    *,
+    case_id: str,
+    render: Callable[[Translator], str],
+    actor: int,
 ) -> Broadcast:
-    """Queue a notice to a case's subscribers in the caller's transaction, so that the change
-    and its notice are stored together; the delivery engine sends it once committed."""
+    """Queue a notice to a case's subscribers, each in their language, in the caller's
+    transaction, so that the change and its notice are stored together; the delivery engine
+    sends it once committed."""
+    text, texts = say.in_every_language(render, context.bot_data.settings.i18n.default_language)
     return await deliveries.start_now(
         session,
         kind=BroadcastKind.NOTICE,
         case_id=case_id,
         text=text,
+        texts=texts,
         created_by=actor,
         now=context.bot_data.clock(),
     )
 
 
-async def follow_progress(context: Context, broadcast: Broadcast, shown: Message) -> None:
+async def follow_progress(
+    context: Context, broadcast: Broadcast, shown: Message, language: str
+) -> None:
     """Wake the engine, and show the broadcast's progress on ``shown`` as it goes."""
     await context.bot_data.signals.deliveries_queued()
     assert broadcast.id is not None
     async with context.bot_data.database.writing() as session:
         await deliveries.set_preview(
-            session, broadcast_id=broadcast.id, chat_id=shown.chat_id, message_id=shown.message_id
+            session,
+            broadcast_id=broadcast.id,
+            chat_id=shown.chat_id,
+            message_id=shown.message_id,
+            language=language,
         )
 
 
@@ -180,7 +200,7 @@ async def _case(context: Context, case_id: str) -> Case:
     async with context.bot_data.database.reading() as session:
         case = await schedule.get_case(session, case_id)
     if case is None:
-        raise ScheduleError(f"There is no case “{case_id}”. /cases lists them.")
+        raise ScheduleError("There is no case “{case_id}”. /cases lists them.", case_id=case_id)
     return case
 
 
@@ -196,7 +216,7 @@ async def cmd_addcase(message: Message, context: Context, actor: Actor, args: st
             title=request.title,
             description=request.description,
         )
-    await message.reply_text(say.case_added(case))
+    await message.reply_text(say.case_added(actor.t, case))
 
 
 @staff_command(Role.ADMIN)
@@ -211,7 +231,7 @@ async def cmd_editcase(message: Message, context: Context, actor: Actor, args: s
             field=request.field,
             value=request.value,
         )
-    await message.reply_text(say.case_edited(case, request.field))
+    await message.reply_text(say.case_edited(actor.t, case, request.field))
 
 
 @staff_command(Role.ADMIN)
@@ -219,15 +239,15 @@ async def cmd_closecase(message: Message, context: Context, actor: Actor, args: 
     """Ask to confirm closing a case."""
     case = await _case(context, parse_case_id("closecase", args))
     if case.status == CaseStatus.CLOSED:
-        raise ScheduleError(f"The case {case.id} is closed already.")
+        raise ScheduleError("The case {case_id} is closed already.", case_id=case.id)
     subscribers = await _count(context, case.id)
     async with context.bot_data.database.writing() as session:
         pending_id = await staff.create_pending(
             session, actor=actor.user_id, kind="closecase", payload={"case_id": case.id}
         )
     await message.reply_text(
-        say.confirm_close(case, subscribers),
-        reply_markup=_confirmation_keyboard(pending_id, "Close the case"),
+        say.confirm_close(actor.t, case, subscribers),
+        reply_markup=_confirmation_keyboard(actor.t, pending_id, say.CLOSE_THE_CASE),
     )
 
 
@@ -251,7 +271,7 @@ async def cmd_addhearing(message: Message, context: Context, actor: Actor, args:
         case = await schedule.get_case(session, request.case_id)
     assert case is not None  # add_hearing checked it
     await schedule_changed(context)
-    await message.reply_text(say.hearing_added(case, hearing))
+    await message.reply_text(say.hearing_added(actor.t, case, hearing))
 
 
 @staff_command(Role.ADMIN)
@@ -267,7 +287,7 @@ async def cmd_edithearing(message: Message, context: Context, actor: Actor, args
             value=request.value,
         )
     await schedule_changed(context)
-    await message.reply_text(say.hearing_edited(hearing, request.field))
+    await message.reply_text(say.hearing_edited(actor.t, hearing, request.field))
 
 
 @staff_command(Role.MODERATOR)
@@ -286,13 +306,17 @@ async def cmd_postpone(message: Message, context: Context, actor: Actor, args: s
         )
         case = await schedule.get_case(session, old.case_id)
         assert case is not None  # postpone checked it
-        notice = say.postponed_notice(case, old, new)
         broadcast = await queue_notice(
-            session, context, case_id=case.id, text=notice, actor=actor.user_id
+            session,
+            context,
+            case_id=case.id,
+            render=lambda t: say.postponed_notice(t, case, old, new),
+            actor=actor.user_id,
         )
     await schedule_changed(context)
-    shown = await message.reply_text(say.notice_sent(notice, broadcast.total))
-    await follow_progress(context, broadcast, shown)
+    notice = say.postponed_notice(actor.t, case, old, new)
+    shown = await message.reply_text(say.notice_sent(actor.t, notice, broadcast.total))
+    await follow_progress(context, broadcast, shown, actor.t.language)
 
 
 @staff_command(Role.ADMIN)
@@ -311,8 +335,8 @@ async def cmd_cancelhearing(message: Message, context: Context, actor: Actor, ar
             payload={"hearing_id": hearing.id, "reason": request.reason},
         )
     await message.reply_text(
-        say.confirm_cancel(hearing, request.reason, subscribers),
-        reply_markup=_confirmation_keyboard(pending_id, "Cancel the hearing"),
+        say.confirm_cancel(actor.t, hearing, request.reason, subscribers),
+        reply_markup=_confirmation_keyboard(actor.t, pending_id, say.CANCEL_THE_HEARING),
     )
 
 
@@ -328,7 +352,7 @@ async def cmd_hearings(message: Message, context: Context, actor: Actor, args: s
             s.case.id: s.case.title
             for s in await schedule.case_summaries(session, context.bot_data.clock())
         }
-    await _reply_long(message, say.hearings_list(hearings, titles))
+    await _reply_long(message, say.hearings_list(actor.t, hearings, titles))
 
 
 @staff_command(Role.MODERATOR)
@@ -336,7 +360,7 @@ async def cmd_staff(message: Message, context: Context, actor: Actor, args: str)
     """Admins and moderators."""
     async with context.bot_data.database.reading() as session:
         members = await staff.staff_members(session, context.bot_data.settings.access.admins)
-    await message.reply_text(say.staff_list(members))
+    await message.reply_text(say.staff_list(actor.t, members))
 
 
 @staff_command(Role.ADMIN)
@@ -351,8 +375,9 @@ async def cmd_grant(message: Message, context: Context, actor: Actor, args: str)
             admins=context.bot_data.settings.access.admins,
         )
     if new:
-        await set_staff_menu(context.bot, user_id, Role.MODERATOR)
-    await message.reply_text(say.granted(user_id, new=new))
+        default = context.bot_data.settings.i18n.default_language
+        await set_staff_menu(context.bot, user_id, Role.MODERATOR, default)
+    await message.reply_text(say.granted(actor.t, user_id, new=new))
 
 
 @staff_command(Role.ADMIN)
@@ -367,8 +392,9 @@ async def cmd_revoke(message: Message, context: Context, actor: Actor, args: str
             admins=context.bot_data.settings.access.admins,
         )
     if was:
-        await set_staff_menu(context.bot, user_id, None)
-    await message.reply_text(say.revoked(user_id, was=was))
+        default = context.bot_data.settings.i18n.default_language
+        await set_staff_menu(context.bot, user_id, None, default)
+    await message.reply_text(say.revoked(actor.t, user_id, was=was))
 
 
 @staff_command(Role.ADMIN)
@@ -377,7 +403,7 @@ async def cmd_audit(message: Message, context: Context, actor: Actor, args: str)
     limit = parse_audit(args)
     async with context.bot_data.database.reading() as session:
         entries = await staff.latest_audit(session, limit)
-    await _reply_long(message, say.audit_list(entries))
+    await _reply_long(message, say.audit_list(actor.t, entries))
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,14 +415,16 @@ class Outcome:
 
 
 async def _carry_out(
-    session: AsyncSession, context: Context, pending: PendingAction, actor: int
+    session: AsyncSession, context: Context, pending: PendingAction, actor: int, t: Translator
 ) -> Outcome:
     """Do a confirmed destructive action, in the transaction that claimed it."""
+    render: Callable[[Translator], str]
     if pending.kind == "closecase":
         case = await editing.close_case(session, actor=actor, case_id=pending.payload["case_id"])
         if case is None:
-            return Outcome(say.ALREADY_DONE)
-        notice = say.case_closed_notice(case)
+            return Outcome(t(say.ALREADY_DONE))
+        closed = case
+        render = lambda tr: say.case_closed_notice(tr, closed)  # noqa: E731
     else:
         hearing = await editing.cancel_hearing(
             session,
@@ -405,12 +433,13 @@ async def _carry_out(
             reason=pending.payload.get("reason"),
         )
         if hearing is None:
-            return Outcome(say.ALREADY_DONE)
-        case = await schedule.get_case(session, hearing.case_id)
-        assert case is not None  # a hearing's case is never deleted
-        notice = say.cancelled_notice(case, hearing)
-    broadcast = await queue_notice(session, context, case_id=case.id, text=notice, actor=actor)
-    return Outcome(say.notice_sent(notice, broadcast.total), broadcast)
+            return Outcome(t(say.ALREADY_DONE))
+        found = await schedule.get_case(session, hearing.case_id)
+        assert found is not None  # a hearing's case is never deleted
+        case, cancelled = found, hearing
+        render = lambda tr: say.cancelled_notice(tr, found, cancelled)  # noqa: E731
+    broadcast = await queue_notice(session, context, case_id=case.id, render=render, actor=actor)
+    return Outcome(say.notice_sent(t, render(t), broadcast.total), broadcast)
 
 
 async def staff_press(update: Update, context: Context, minimum: Role) -> int | None:
@@ -425,7 +454,8 @@ async def staff_press(update: Update, context: Context, minimum: Role) -> int | 
         role = await staff.role_of(session, user.id, context.bot_data.settings.access.admins)
     if role is None or (minimum == Role.ADMIN and role != Role.ADMIN):
         logger.warning("button refused: user %s is not %s", user.id, minimum)
-        await query.answer(say.NOT_STAFF, show_alert=True)
+        t = await translator_for(update, context)
+        await query.answer(t(say.NOT_STAFF), show_alert=True)
         return None
     return user.id
 
@@ -438,26 +468,27 @@ async def on_confirmation(update: Update, context: Context) -> None:
     user_id = await staff_press(update, context, Role.ADMIN)
     if user_id is None:
         return
+    t = await translator_for(update, context)
     try:
         async with context.bot_data.database.writing() as session:
             pending = await staff.claim_pending(session, pending_id=int(raw_id), actor=user_id)
             if pending is None:
                 outcome = None
             elif action == KEEP:
-                outcome = Outcome(say.KEPT)
+                outcome = Outcome(t(say.KEPT))
             else:
-                outcome = await _carry_out(session, context, pending, user_id)
+                outcome = await _carry_out(session, context, pending, user_id, t)
     except ScheduleError as exc:
-        await query.answer(str(exc), show_alert=True)
+        await query.answer(say.explain(t, exc), show_alert=True)
         return
     if outcome is None:
-        await query.answer(say.ALREADY_DONE)
+        await query.answer(t(say.ALREADY_DONE))
         return
     await schedule_changed(context)
     await query.answer()
     shown = await query.edit_message_text(outcome.text)
     if outcome.broadcast is not None and isinstance(shown, Message):
-        await follow_progress(context, outcome.broadcast, shown)
+        await follow_progress(context, outcome.broadcast, shown, t.language)
 
 
 def register(app: HearingWatchApp) -> None:

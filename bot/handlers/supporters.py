@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-from telegram import ChatMember, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatType as TelegramChatType
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import keyboards, texts
 from bot.context import Context, HearingWatchApp
+from bot.handlers.access import may_change_subscriptions
+from bot.handlers.language import detected_language, translator_for
+from bot.i18n import Translator
 from storage import schedule, subscriptions
 from storage.models import CaseStatus, ChatType
 from storage.subscriptions import SubscribeResult
@@ -30,92 +32,81 @@ def batched(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
         yield items[start : start + size]
 
 
-async def may_change_subscriptions(update: Update, context: Context) -> bool:
-    """In a group only its administrators (asked of Telegram) change what the group follows."""
-    chat = update.effective_chat
-    if chat is None:
-        return False
-    if chat.type == TelegramChatType.PRIVATE:
-        return True
-    message = update.effective_message
-    # An anonymous administrator writes as the group itself; only administrators can.
-    if message is not None and message.sender_chat is not None:
-        return message.sender_chat.id == chat.id
-    user = update.effective_user
-    if user is None:
-        return False
-    member = await context.bot.get_chat_member(chat.id, user.id)
-    return member.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
-
-
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     message = update.effective_message
     if message is not None:
         await message.reply_text(text, reply_markup=markup)
 
 
-async def _unknown_case(update: Update, context: Context, case_id: str) -> None:
+async def _unknown_case(update: Update, context: Context, t: Translator, case_id: str) -> None:
     async with context.bot_data.database.reading() as session:
         suggestions = await schedule.closest_case_ids(session, case_id)
-    await _reply(update, texts.unknown_case(case_id, suggestions))
+    await _reply(update, texts.unknown_case(t, case_id, suggestions))
 
 
-async def _subscribe(update: Update, context: Context, case_id: str) -> None:
+async def _subscribe(update: Update, context: Context, t: Translator, case_id: str) -> None:
     chat = update.effective_chat
     assert chat is not None  # every handler here is for messages in a chat
     if not await may_change_subscriptions(update, context):
-        await _reply(update, texts.ONLY_GROUP_ADMINS)
+        await _reply(update, t(texts.ONLY_GROUP_ADMINS))
         return
     async with context.bot_data.database.writing() as session:
         result = await subscriptions.subscribe(
-            session, chat_id=chat.id, chat_type=ChatType(chat.type), case_id=case_id
+            session,
+            chat_id=chat.id,
+            chat_type=ChatType(chat.type),
+            case_id=case_id,
+            language=detected_language(update),
         )
         case = await schedule.get_case(session, case_id)
     if result is SubscribeResult.NO_SUCH_CASE or case is None:
-        await _unknown_case(update, context, case_id)
+        await _unknown_case(update, context, t, case_id)
     elif result is SubscribeResult.CASE_CLOSED:
-        await _reply(update, texts.case_closed(case))
+        await _reply(update, texts.case_closed(t, case))
     elif result is SubscribeResult.ALREADY_SUBSCRIBED:
-        await _reply(update, texts.already_subscribed(case))
+        await _reply(update, texts.already_subscribed(t, case))
     else:
-        await _reply(update, texts.subscribed(case))
+        await _reply(update, texts.subscribed(t, case))
 
 
 async def cmd_start(update: Update, context: Context) -> None:
     """Greet; with a deep-link payload (t.me/<bot>?start=<case-id>), subscribe at once."""
+    t = await translator_for(update, context)
     if context.args:
-        await _subscribe(update, context, schedule.normalise_case_id(context.args[0]))
+        await _subscribe(update, context, t, schedule.normalise_case_id(context.args[0]))
         return
-    await _reply(update, texts.START)
+    await _reply(update, t(texts.START))
 
 
-async def cmd_help(update: Update, _context: Context) -> None:
+async def cmd_help(update: Update, context: Context) -> None:
     """List the commands."""
-    await _reply(update, texts.HELP)
+    await _reply(update, texts.help_text(await translator_for(update, context)))
 
 
 async def cmd_cases(update: Update, context: Context) -> None:
     """The active cases with their next hearings and a (un)subscribe button each."""
     chat = update.effective_chat
     assert chat is not None
+    t = await translator_for(update, context)
     now = context.bot_data.clock()
     async with context.bot_data.database.reading() as session:
         summaries = await schedule.case_summaries(session, now)
         followed = await subscriptions.subscribed_case_ids(session, chat_id=chat.id)
     if not summaries:
-        await _reply(update, texts.NO_CASES)
+        await _reply(update, t(texts.NO_CASES))
         return
     for chunk in batched(summaries, CASES_PER_MESSAGE):
-        markup = keyboards.subscription_keyboard((s.case.id for s in chunk), followed)
-        await _reply(update, texts.case_list(chunk, now), markup)
+        markup = keyboards.subscription_keyboard(t, (s.case.id for s in chunk), followed)
+        await _reply(update, texts.case_list(t, chunk, now), markup)
 
 
 async def cmd_case(update: Update, context: Context) -> None:
     """One case with every hearing, postponements included."""
     chat = update.effective_chat
     assert chat is not None
+    t = await translator_for(update, context)
     if not context.args:
-        await _reply(update, texts.USAGE["case"])
+        await _reply(update, t(texts.USAGE["case"]))
         return
     case_id = schedule.normalise_case_id(context.args[0])
     async with context.bot_data.database.reading() as session:
@@ -123,63 +114,67 @@ async def cmd_case(update: Update, context: Context) -> None:
         hearings = await schedule.hearings_of(session, case_id) if case else []
         followed = await subscriptions.subscribed_case_ids(session, chat_id=chat.id)
     if case is None:
-        await _unknown_case(update, context, case_id)
+        await _unknown_case(update, context, t, case_id)
         return
     markup = None
     if case.status == CaseStatus.ACTIVE or case.id in followed:
-        markup = keyboards.subscription_keyboard([case.id], followed)
-    await _reply(update, texts.case_details(case, hearings, context.bot_data.clock()), markup)
+        markup = keyboards.subscription_keyboard(t, [case.id], followed)
+    now = context.bot_data.clock()
+    await _reply(update, texts.case_details(t, case, hearings, now), markup)
 
 
 async def cmd_subscribe(update: Update, context: Context) -> None:
     """Subscribe this chat to a case."""
+    t = await translator_for(update, context)
     if not context.args:
-        await _reply(update, texts.USAGE["subscribe"])
+        await _reply(update, t(texts.USAGE["subscribe"]))
         return
-    await _subscribe(update, context, schedule.normalise_case_id(context.args[0]))
+    await _subscribe(update, context, t, schedule.normalise_case_id(context.args[0]))
 
 
 async def cmd_unsubscribe(update: Update, context: Context) -> None:
     """Unsubscribe this chat from a case, or from all with 'all'."""
     chat = update.effective_chat
     assert chat is not None
+    t = await translator_for(update, context)
     if not context.args:
-        await _reply(update, texts.USAGE["unsubscribe"])
+        await _reply(update, t(texts.USAGE["unsubscribe"]))
         return
     case_id = schedule.normalise_case_id(context.args[0])
     if not await may_change_subscriptions(update, context):
-        await _reply(update, texts.ONLY_GROUP_ADMINS)
+        await _reply(update, t(texts.ONLY_GROUP_ADMINS))
         return
     if case_id == "all":
         async with context.bot_data.database.writing() as session:
             removed = await subscriptions.unsubscribe_all(session, chat_id=chat.id)
-        await _reply(update, texts.unsubscribed_all(removed))
+        await _reply(update, texts.unsubscribed_all(t, removed))
         return
     async with context.bot_data.database.writing() as session:
         removed_one = await subscriptions.unsubscribe(session, chat_id=chat.id, case_id=case_id)
         exists = await schedule.get_case(session, case_id) is not None
     if removed_one:
-        await _reply(update, texts.unsubscribed(case_id))
+        await _reply(update, texts.unsubscribed(t, case_id))
     elif exists:
-        await _reply(update, texts.not_subscribed(case_id))
+        await _reply(update, texts.not_subscribed(t, case_id))
     else:
-        await _unknown_case(update, context, case_id)
+        await _unknown_case(update, context, t, case_id)
 
 
 async def cmd_mysubs(update: Update, context: Context) -> None:
     """The cases this chat follows."""
     chat = update.effective_chat
     assert chat is not None
+    t = await translator_for(update, context)
     now = context.bot_data.clock()
     async with context.bot_data.database.reading() as session:
         summaries = await schedule.case_summaries(session, now, followed_by=chat.id)
     if not summaries:
-        await _reply(update, texts.NO_SUBSCRIPTIONS)
+        await _reply(update, t(texts.NO_SUBSCRIPTIONS))
         return
     followed = {summary.case.id for summary in summaries}
     for chunk in batched(summaries, CASES_PER_MESSAGE):
-        markup = keyboards.subscription_keyboard((s.case.id for s in chunk), followed)
-        await _reply(update, texts.my_subscriptions(list(chunk), now), markup)
+        markup = keyboards.subscription_keyboard(t, (s.case.id for s in chunk), followed)
+        await _reply(update, texts.my_subscriptions(t, list(chunk), now), markup)
 
 
 async def on_subscription_button(update: Update, context: Context) -> None:
@@ -191,30 +186,35 @@ async def on_subscription_button(update: Update, context: Context) -> None:
     if parsed is None or chat is None:
         await query.answer()
         return
+    t = await translator_for(update, context)
     if not await may_change_subscriptions(update, context):
-        await query.answer(texts.ONLY_GROUP_ADMINS, show_alert=True)
+        await query.answer(t(texts.ONLY_GROUP_ADMINS), show_alert=True)
         return
     action, case_id = parsed
     async with context.bot_data.database.writing() as session:
         if action == keyboards.SUBSCRIBE:
             result = await subscriptions.subscribe(
-                session, chat_id=chat.id, chat_type=ChatType(chat.type), case_id=case_id
+                session,
+                chat_id=chat.id,
+                chat_type=ChatType(chat.type),
+                case_id=case_id,
+                language=detected_language(update),
             )
-            answer = {
-                SubscribeResult.SUBSCRIBED: f"Subscribed to {case_id}.",
-                SubscribeResult.ALREADY_SUBSCRIBED: f"Already subscribed to {case_id}.",
-                SubscribeResult.NO_SUCH_CASE: f"{case_id} is no longer in the schedule.",
-                SubscribeResult.CASE_CLOSED: f"{case_id} is closed.",
+            outcome = {
+                SubscribeResult.SUBSCRIBED: "subscribed",
+                SubscribeResult.ALREADY_SUBSCRIBED: "already",
+                SubscribeResult.NO_SUCH_CASE: "gone",
+                SubscribeResult.CASE_CLOSED: "closed",
             }[result]
         else:
             removed = await subscriptions.unsubscribe(session, chat_id=chat.id, case_id=case_id)
-            answer = f"Unsubscribed from {case_id}." if removed else f"Not subscribed to {case_id}."
+            outcome = "unsubscribed" if removed else "not"
         followed = await subscriptions.subscribed_case_ids(session, chat_id=chat.id)
-    await query.answer(answer)
+    await query.answer(texts.button_answer(t, outcome, case_id))
     message = query.message
     if isinstance(message, Message):
         shown = keyboards.case_ids_in(message.reply_markup)
-        markup = keyboards.subscription_keyboard(shown, followed)
+        markup = keyboards.subscription_keyboard(t, shown, followed)
         if markup != message.reply_markup:
             try:
                 await query.edit_message_reply_markup(markup)

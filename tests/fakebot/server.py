@@ -767,14 +767,19 @@ class FakeBotApi:
             raise ConnectionError(error)
         return status
 
+    @staticmethod
+    def menu_key(scope: Json | None = None, language: str | None = None) -> str:
+        """Where ``commands`` keeps the menu of a scope (default: everyone) and language."""
+        key = json.dumps(scope or {"type": "default"}, sort_keys=True)
+        return f"{key}|{language}" if language else key
+
     async def _set_my_commands(self, params: Params) -> bool:
-        scope = params.json("scope") or {"type": "default"}
-        self.commands[json.dumps(scope, sort_keys=True)] = params.json("commands")
+        key = self.menu_key(params.json("scope"), params.get("language_code"))
+        self.commands[key] = params.json("commands")
         return True
 
     async def _delete_my_commands(self, params: Params) -> bool:
-        scope = params.json("scope") or {"type": "default"}
-        self.commands.pop(json.dumps(scope, sort_keys=True), None)
+        self.commands.pop(self.menu_key(params.json("scope"), params.get("language_code")), None)
         return True
 
     def _chat(self, params: Params) -> ChatRef:
