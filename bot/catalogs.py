@@ -84,8 +84,8 @@ def main() -> int:
     return 1 if missing else 0
 
 
-def _strings(value: str | tuple[str, ...] | list[str]) -> list[str]:
-    return list(value) if isinstance(value, tuple | list) else [value]
+def _strings(value: str | tuple[str, ...] | list[str] | None) -> list[str]:
+    return list(value) if isinstance(value, tuple | list) else [value or ""]
 
 
 if __name__ == "__main__":

@@ -80,8 +80,7 @@ def _case_id(command: str, word: str) -> str:
     if len(case_id) > CASE_ID_MAX_LENGTH or not _CASE_ID.match(case_id):
         raise UsageError(
             command,
-            "“{word}” is not a case id: use lowercase letters, digits and dashes, at most"
-            " {limit}.",
+            "“{word}” is not a case id: use lowercase letters, digits and dashes, at most {limit}.",
             word=word[:50],
             limit=CASE_ID_MAX_LENGTH,
         )

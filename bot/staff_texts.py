@@ -41,6 +41,7 @@ FIELDS = {
     "reason": N_("reason"),
 }
 # Words that errors put into their messages: the hearing's state, or the field at fault.
+WORD_VALUES = ("what", "field", "status")
 WORDS = FIELDS | {
     "scheduled": N_("scheduled"),
     "postponed": N_("postponed"),
@@ -91,8 +92,9 @@ def problem(text: str) -> str:
 
 def explain(t: Translator, error: UsageError | ScheduleError | StaffError) -> str:
     """An error staff can act on, in their language (with an example for a usage mistake)."""
+    # Only the words the code put in (a field's or a state's name); never what staff typed.
     values = {
-        key: t(WORDS[value]) if isinstance(value, str) and value in WORDS else value
+        key: t(WORDS[value]) if key in WORD_VALUES and value in WORDS else value
         for key, value in error.values.items()
     }
     if isinstance(error, UsageError):
@@ -143,11 +145,13 @@ def hearings_list(t: Translator, hearings: list[Hearing], titles: dict[str, str]
         f"{hearing_block(t, h)}\n<code>{h.case_id}</code> · {escape(titles.get(h.case_id, ''))}"
         for h in hearings
     ]
-    return f"<b>{t('Upcoming hearings')}</b>\n\n" + "\n\n".join(blocks)
+    title = t("Upcoming hearings")
+    return f"<b>{title}</b>\n\n" + "\n\n".join(blocks)
 
 
 def staff_list(t: Translator, members: list[tuple[int, Role]]) -> str:
-    lines = [f"<b>{t('Staff')}</b>"] + [
+    title = t("Staff")
+    lines = [f"<b>{title}</b>"] + [
         f"<code>{user_id}</code> · {t(ROLES[role])}" for user_id, role in members
     ]
     return "\n".join(lines)

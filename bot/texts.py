@@ -75,6 +75,11 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def usage(t: Translator, command: str) -> str:
+    """How to use a supporter's command that needs an argument."""
+    return t(USAGE[command])
+
+
 def help_text(t: Translator) -> str:
     lines = [f"/{name} — {escape(t(about))}" for name, about in COMMANDS]
     return "\n".join(lines) + "\n\n" + t(HELP_FOOTER)
@@ -149,10 +154,12 @@ def case_details(t: Translator, case: Case, hearings: list[Hearing], now: dateti
     """/case: the case, its description and every hearing, postponements included."""
     lines = [f"<b>{escape(case.title)}</b> · <code>{case.id}</code>"]
     if case.status == CaseStatus.CLOSED:
-        lines.append(f"<i>{t('This case is closed.')}</i>")
+        closed = t("This case is closed.")
+        lines.append(f"<i>{closed}</i>")
     if case.description:
         lines += ["", escape(case.description)]
-    lines += ["", f"<b>{t('Hearings')}</b>"]
+    heading = t("Hearings")
+    lines += ["", f"<b>{heading}</b>"]
     if not hearings:
         lines.append(t("None announced yet."))
     by_id = {h.id: h for h in hearings if h.id is not None}
@@ -226,7 +233,8 @@ def unsubscribed_all(t: Translator, case_ids: list[str]) -> str:
 
 
 def my_subscriptions(t: Translator, summaries: list[CaseSummary], now: datetime) -> str:
-    return f"<b>{t('This chat follows')}</b>\n\n" + case_list(t, summaries, now)
+    heading = t("This chat follows")
+    return f"<b>{heading}</b>\n\n" + case_list(t, summaries, now)
 
 
 def button_answer(t: Translator, outcome: str, case_id: str) -> str:

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from bot.i18n import translator
+from bot.texts import duration
 from jobs.reminders import (
     Plan,
     ReminderRules,
@@ -15,7 +17,6 @@ from jobs.reminders import (
     parse_duration,
     plan,
     reminders_of,
-    until,
 )
 from storage.schedule import hearing_instant
 
@@ -153,13 +154,13 @@ def test_date_only_reminders_of_short_offsets_share_the_morning() -> None:
 @pytest.mark.parametrize(
     ("minutes", "expected"),
     [
-        (0, "now"),
-        (45, "in 45 minutes"),
-        (120, "in 2 hours"),
-        (1500, "in 1 day and 1 hour"),
-        (61, "in 1 hour and 1 minute"),
+        (0, "0 minutes"),
+        (45, "45 minutes"),
+        (120, "2 hours"),
+        (1500, "1 day and 1 hour"),
+        (61, "1 hour and 1 minute"),
+        (1 * 24 * 60 + 3 * 60 + 5, "1 day and 3 hours"),  # at most two units
     ],
 )
-def test_until(minutes: int, expected: str) -> None:
-    now = utc(2026, 1, 1)
-    assert until(now + timedelta(minutes=minutes), now) == expected
+def test_durations_read_as_people_say_them(minutes: int, expected: str) -> None:
+    assert duration(translator("en"), timedelta(minutes=minutes)) == expected

@@ -106,7 +106,7 @@ async def cmd_case(update: Update, context: Context) -> None:
     assert chat is not None
     t = await translator_for(update, context)
     if not context.args:
-        await _reply(update, t(texts.USAGE["case"]))
+        await _reply(update, texts.usage(t, "case"))
         return
     case_id = schedule.normalise_case_id(context.args[0])
     async with context.bot_data.database.reading() as session:
@@ -127,7 +127,7 @@ async def cmd_subscribe(update: Update, context: Context) -> None:
     """Subscribe this chat to a case."""
     t = await translator_for(update, context)
     if not context.args:
-        await _reply(update, t(texts.USAGE["subscribe"]))
+        await _reply(update, texts.usage(t, "subscribe"))
         return
     await _subscribe(update, context, t, schedule.normalise_case_id(context.args[0]))
 
@@ -138,7 +138,7 @@ async def cmd_unsubscribe(update: Update, context: Context) -> None:
     assert chat is not None
     t = await translator_for(update, context)
     if not context.args:
-        await _reply(update, t(texts.USAGE["unsubscribe"]))
+        await _reply(update, texts.usage(t, "unsubscribe"))
         return
     case_id = schedule.normalise_case_id(context.args[0])
     if not await may_change_subscriptions(update, context):

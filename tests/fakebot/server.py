@@ -85,9 +85,13 @@ def bad_request(description: str) -> ApiError:
 class UserRef:
     id: int
     first_name: str = "Supporter"
+    language_code: str | None = None  # the user's Telegram app, e.g. "ru" or "kk-KZ"
 
     def to_dict(self) -> Json:
-        return {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        user: Json = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.language_code:
+            user["language_code"] = self.language_code
+        return user
 
 
 @dataclass(frozen=True)
