@@ -190,6 +190,8 @@ async def edit_hearing(
             raise ScheduleError(f"The {field} cannot be empty.")
         setattr(hearing, field, value)
     changed_before, changed_after = _changed(before, hearing_snapshot(hearing))
+    if changed_after:
+        hearing.revision += 1  # calendars take the new version of the event
     await record(
         session,
         actor=actor,
@@ -260,6 +262,7 @@ async def cancel_hearing(
     check_cancellable(hearing)
     hearing.status = HearingStatus.CANCELLED
     hearing.reason = reason
+    hearing.revision += 1
     await record(
         session,
         actor=actor,
