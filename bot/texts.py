@@ -23,6 +23,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("subscribe", "Get reminders and news of a case: /subscribe <id>"),
     ("unsubscribe", "Stop them: /unsubscribe <id> or /unsubscribe all"),
     ("mysubs", "The cases this chat follows"),
+    ("calendar", "A case's hearings for your phone's calendar: /calendar <id>"),
     ("remind", "When this chat is reminded before a hearing"),
     ("help", "What this bot does"),
 )
