@@ -30,10 +30,10 @@ from bot.context import HearingWatchApp
 from bot.handlers import broadcasts
 from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import Settings
-from bot.web import Webhook, web_app
+from bot.web import UnavailableError, Webhook, web_app
 from jobs.outage import backoff, is_database_outage
 from jobs.supervisor import Supervisor, Worker
-from storage import deliveries
+from storage import calendar, deliveries
 from storage.leadership import FileLeadership, leadership_for
 from storage.models import utcnow
 from storage.staff import staff_members
@@ -166,7 +166,12 @@ class Service:
             webhook = Webhook(
                 telegram.webhook_path, telegram.webhook_secret.get_secret_value(), self.app
             )
-        asgi = web_app(health=self.health, metrics=self.metrics_page, webhook=webhook)
+        asgi = web_app(
+            health=self.health,
+            metrics=self.metrics_page,
+            calendar=self.case_calendar,
+            webhook=webhook,
+        )
         config = uvicorn.Config(
             asgi, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=3
         )
@@ -175,7 +180,7 @@ class Service:
         # uvicorn offers no event for "listening"; it binds at once, this is a few turns.
         while not self._server.started and not self._server_task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
-        logger.info("HTTP server on %s:%s (/healthz, /metrics)", host, self.port)
+        logger.info("HTTP server on %s:%s (/healthz, /metrics, /calendar)", host, self.port)
 
     async def _set_menus(self) -> None:
         # Menus are a convenience: a Bot API server that refuses them costs a warning.
@@ -446,6 +451,25 @@ class Service:
             report["status"] = "unhealthy"
             report["problems"] = problems
         return not problems, report
+
+    async def case_calendar(self, case_id: str) -> bytes | None:
+        """A case's calendar feed (GET /calendar/<case-id>.ics); None when there is no such case.
+
+        Any instance serves it, active or standby: it only reads the database.
+        """
+        try:
+            async with self.data.database.reading() as session:
+                return await calendar.case_calendar(
+                    session,
+                    case_id,
+                    now=self.data.clock(),
+                    domain=self.settings.server.calendar_domain,
+                )
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            self.data.database_outage.failed(exc)
+            raise UnavailableError from None
 
     async def metrics_page(self) -> bytes:
         """Prometheus' text format; the queue is read from the database as it is scraped."""

@@ -101,11 +101,41 @@ class TelegramSettings(_Section):
 
 
 class ServerSettings(_Section):
-    """The HTTP server: /healthz, /metrics and, in webhook mode, Telegram's posts."""
+    """The HTTP server: /healthz, /metrics, calendars and, in webhook mode, Telegram's posts."""
 
     host: str = "127.0.0.1"
     # 0 picks a free port (for tests); the server is always on.
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # Where the public reaches this server through a proxy, e.g. https://bot.example.org: /calendar
+    # shows <public_url>/calendar/<case-id>.ics, and calendar events' UIDs carry its host.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://bot.example.org")
+        if parts.query or parts.fragment:
+            raise ValueError("must have no ?query or #fragment, e.g. https://bot.example.org")
+        # One slash between it and /calendar/..., however the operator wrote it.
+        return value.rstrip("/")
+
+    def calendar_url(self, case_id: str) -> str | None:
+        """The public address of a case's calendar feed, when public_url is set."""
+        return f"{self.public_url}/calendar/{case_id}.ics" if self.public_url else None
+
+    @property
+    def calendar_domain(self) -> str:
+        """What calendar events' UIDs end with: public_url's host, else a name that is ours.
+
+        Changing public_url's host changes the UIDs: a calendar file opened before then adds
+        its events again instead of updating them. Set it before announcing calendars.
+        """
+        host = urlsplit(self.public_url).hostname if self.public_url else None
+        return host or "hearing-watch.invalid"
 
 
 class DatabaseSettings(_Section):

@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("subscribe", N_("Get reminders and news of a case: /subscribe <id>")),
     ("unsubscribe", N_("Stop them: /unsubscribe <id> or /unsubscribe all")),
     ("mysubs", N_("The cases this chat follows")),
+    ("calendar", N_("A case's hearings for your phone's calendar: /calendar <id>")),
     ("remind", N_("When this chat is reminded before a hearing")),
     ("language", N_("The language I write in")),
     ("help", N_("What this bot does")),

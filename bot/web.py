@@ -1,4 +1,5 @@
-"""The HTTP side: /healthz, /metrics and, in webhook mode, the path Telegram posts updates to.
+"""The HTTP side: /healthz, /metrics, the cases' calendar feeds and, in webhook mode, the path
+Telegram posts updates to.
 
 One Starlette application served by uvicorn in the bot's own event loop, as in
 python-telegram-bot's custom-webhook example: a webhook call only puts the update on the
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from starlette.routing import Route
 from telegram import Update
 
 from bot.context import HearingWatchApp
+from storage.models import CASE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,14 @@ MAX_UPDATE_BYTES = 1_000_000
 
 HealthFn = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 MetricsFn = Callable[[], Awaitable[bytes]]
+# A case's calendar as an .ics file, or None when there is no such case.
+CalendarFn = Callable[[str], Awaitable[bytes | None]]
+CALENDAR_TYPE = "text/calendar; charset=utf-8"
+_CASE_ID = re.compile(CASE_ID_PATTERN)
+
+
+class UnavailableError(Exception):
+    """What a page needs cannot be had for now (the database is away): 503, try later."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,9 @@ class Webhook:
     app: HearingWatchApp
 
 
-def web_app(*, health: HealthFn, metrics: MetricsFn, webhook: Webhook | None) -> Starlette:
+def web_app(
+    *, health: HealthFn, metrics: MetricsFn, calendar: CalendarFn, webhook: Webhook | None
+) -> Starlette:
     """The ASGI application of one bot instance."""
 
     async def healthz(_request: Request) -> Response:
@@ -52,9 +65,26 @@ def web_app(*, health: HealthFn, metrics: MetricsFn, webhook: Webhook | None) ->
     async def metrics_page(_request: Request) -> Response:
         return Response(await metrics(), media_type=CONTENT_TYPE_LATEST)
 
+    async def case_calendar(request: Request) -> Response:
+        # The schedule is public: no authentication, and nothing about subscribers in it.
+        case_id = str(request.path_params["case_id"]).lower()
+        try:
+            feed = await calendar(case_id) if _CASE_ID.match(case_id) else None
+        except UnavailableError:
+            # Not 404: a subscribed app must keep the calendar it has and ask again later.
+            return PlainTextResponse(
+                "Unavailable for a moment; try again later.",
+                status_code=503,
+                headers={"Retry-After": "60"},
+            )
+        if feed is None:
+            return PlainTextResponse("No such case.", status_code=404)
+        return Response(feed, media_type=CALENDAR_TYPE)
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        Route("/calendar/{case_id}.ics", case_calendar, methods=["GET"]),
     ]
     if webhook is not None:
         routes.append(Route(webhook.path, _receiver(webhook), methods=["POST"]))

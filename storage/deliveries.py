@@ -275,8 +275,7 @@ async def claim_page(
         await languages_of(session, {row[1] for row in rows}) if with_languages and rows else {}
     )
     return [
-        PendingDelivery(row[0], broadcast_id, row[1], row[2], languages.get(row[1]))
-        for row in rows
+        PendingDelivery(row[0], broadcast_id, row[1], row[2], languages.get(row[1])) for row in rows
     ]
 
 

@@ -205,6 +205,8 @@ async def edit_hearing(
             raise ScheduleError("The {field} cannot be empty.", field=field)
         setattr(hearing, field, value)
     changed_before, changed_after = _changed(before, hearing_snapshot(hearing))
+    if changed_after:
+        hearing.revision += 1  # calendars take the new version of the event
     await record(
         session,
         actor=actor,
@@ -285,6 +287,7 @@ async def cancel_hearing(
     check_cancellable(hearing)
     hearing.status = HearingStatus.CANCELLED
     hearing.reason = reason
+    hearing.revision += 1
     await record(
         session,
         actor=actor,

@@ -73,6 +73,9 @@ class Hearing(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=500)
     # What the court decided, as a moderator posted it.
     outcome: str | None = None
+    # Grows with every change a calendar shows (court, city, address, zone, time, cancellation):
+    # a calendar event's SEQUENCE is made from it, so phones take the new version.
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -230,6 +230,7 @@ async def apply_schedule(
                 session.add(hearing)
                 hearings_added += 1
             elif _assign(hearing, hearing_values):
+                hearing.revision += 1  # calendars take the new version of the event
                 hearings_updated += 1
             rows.append((item, hearing, is_new))
         await session.flush()  # gives new hearings their ids
@@ -244,6 +245,7 @@ async def apply_schedule(
             if hearing.postponed_to_id != target:
                 hearing.postponed_to_id = target
                 if not is_new:
+                    hearing.revision += 1
                     hearings_updated += 1
         await session.flush()
     return ImportReport(cases_added, cases_updated, hearings_added, hearings_updated)

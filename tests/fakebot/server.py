@@ -192,6 +192,20 @@ class Params:
 
 
 Handler = Callable[[Params], Awaitable[Any]]
+MAX_CAPTION_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file the bot uploaded in a multipart form (sendDocument)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @classmethod
+    def of(cls, field: web.FileField) -> UploadedFile:
+        return cls(field.filename, field.content_type, field.file.read())
 
 
 @dataclass
@@ -337,6 +351,7 @@ class FakeBotApi:
                 "setMyCommands": self._set_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "sendMessage": self._send_message,
+                "sendDocument": self._send_document,
                 "editMessageText": self._edit_message_text,
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
                 "answerCallbackQuery": self._answer_callback_query,
@@ -409,7 +424,10 @@ class FakeBotApi:
         if request.content_type == "application/json":
             raw = await request.json()
         else:
-            raw = {key: value for key, value in (await request.post()).items()}
+            raw = {
+                key: UploadedFile.of(value) if isinstance(value, web.FileField) else value
+                for key, value in (await request.post()).items()
+            }
             raw.update(request.query)
         method = request.match_info["method"].lower()
         params = Params(raw)
@@ -822,6 +840,46 @@ class FakeBotApi:
         self.messages[(chat.id, message["message_id"])] = message
         return {k: v for k, v in message.items() if k != "html"}
 
+    async def _send_document(self, params: Params) -> Json:
+        """A document uploaded with the call (a file_id or URL is not supported here)."""
+        chat = self._chat(params)
+        upload = params.get("document")
+        if not isinstance(upload, UploadedFile):
+            raise bad_request("there is no document in the request")
+        if not upload.data:
+            raise bad_request("file must be non-empty")
+        message_id = next(self._message_ids)
+        message: Json = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat.to_dict(),
+            "from": self._bot_user(),
+            "document": {
+                "file_id": f"document-{message_id}",
+                "file_unique_id": f"unique-{message_id}",
+                "file_name": upload.filename,
+                "mime_type": upload.content_type,
+                "file_size": len(upload.data),
+            },
+        }
+        caption = params.get("caption")
+        if caption:
+            try:
+                visible = visible_text(str(caption), params.get("parse_mode"))
+            except EntityError as exc:
+                raise bad_request(f"can't parse entities: {exc}") from None
+            if len(visible.encode("utf-16-le")) // 2 > MAX_CAPTION_LENGTH:
+                raise bad_request("message caption is too long")
+            message["caption"] = visible
+            message["html"] = str(caption)
+        markup = params.json("reply_markup")
+        if markup:
+            message["reply_markup"] = markup
+        # What tests read back: the file as the recipient would download it.
+        message["file"] = upload
+        self.messages[(chat.id, message_id)] = message
+        return {k: v for k, v in message.items() if k not in ("html", "file")}
+
     def _existing(self, params: Params) -> Json:
         chat = self._chat(params)
         message = self.messages.get((chat.id, params.int("message_id")))
@@ -831,6 +889,8 @@ class FakeBotApi:
 
     async def _edit_message_text(self, params: Params) -> Json:
         message = self._existing(params)
+        if "text" not in message:
+            raise bad_request("there is no text in the message to edit")
         html_text, visible = self._render(params)
         markup = params.json("reply_markup")
         if html_text == message["html"] and markup == message.get("reply_markup"):
