@@ -16,6 +16,7 @@ from bot.bot_api import WatchedRequest
 from bot.context import CONTEXT_TYPES, HearingWatchApp, Status
 from bot.handlers import broadcasts, calendar, common, language, observe, staff, supporters
 from bot.settings import DeliverySettings, Settings
+from jobs import logref
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
 from jobs.metrics import Metrics
@@ -68,6 +69,7 @@ def build_application(
 ) -> HearingWatchApp:
     """The bot with its handlers and services; ``bot.service.Service`` starts and stops it."""
     token = settings.require_token().get_secret_value()
+    logref.set_key(token)
     database_outage = Outage("database")
     bot_api_outage = Outage("Bot API")
     # Telegram refusing getUpdates (409: a webhook is set, or another process polls).

@@ -18,6 +18,7 @@ from telegram.error import InvalidToken, TelegramError
 
 from bot.logs import REDACTED, configure_logging
 from bot.settings import ConfigError, Settings, load_settings
+from jobs import logref
 from jobs.outage import backoff, describe, is_database_outage
 from storage.database import Database
 from storage.leadership import AnotherInstanceError
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         "migrate": "upgrade the database schema and exit",
         "import": "add or update cases and hearings from a schedule file (all or nothing)",
         "export": "write every case and hearing as a schedule file",
+        "chat-ref": "print how the log refers to a chat or user id (a keyed hash)",
     }
     for name, about in subcommands.items():
         sub = commands.add_parser(name, help=about, description=about)
@@ -63,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "file", metavar="FILE", nargs="?", help="where to write (default: stdout)"
             )
+        elif name == "chat-ref":
+            sub.add_argument("id", metavar="ID", type=int, help="a numeric chat or user id")
     return parser
 
 
@@ -208,6 +212,11 @@ async def _until(task: asyncio.Task[None], stop: asyncio.Event) -> bool:
 def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         return _run(settings)
+    if args.command == "chat-ref":
+        # Keyed with the token, as the running bot's log is.
+        logref.set_key(settings.require_token().get_secret_value())
+        print(logref.ref(args.id))
+        return 0
     configure_logging(level=logging.WARNING)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))

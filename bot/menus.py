@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from bot import texts
 from bot.i18n import LANGUAGES, Translator, translator
 from bot.staff_texts import staff_commands
+from jobs import logref
 from storage.models import Role
 
 logger = logging.getLogger(__name__)
@@ -48,4 +49,4 @@ async def set_staff_menu(bot: Bot, user_id: int, role: Role | None, default_lang
             )
     except TelegramError as exc:
         # Telegram refuses a chat scope until the person has opened a chat with the bot.
-        logger.warning("could not set the staff menu of user %s: %s", user_id, exc)
+        logger.warning("could not set the staff menu of user %s: %s", logref.ref(user_id), exc)

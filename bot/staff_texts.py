@@ -22,6 +22,7 @@ ANONYMOUS = N_(
     "I can't tell who sent this: it came on behalf of a chat (an anonymous group admin or a"
     " channel). Staff commands must come from your own account, in a private chat with me."
 )
+# The answer to a staff command in a group, whoever sends it.
 PRIVATE_ONLY = N_(
     "Staff commands work only in a private chat with me, so that no schedule detail reaches a"
     " group by accident. Open a chat with me and send it there."

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from jobs import logref
 from jobs.limits import Limits, RateLimiter
 from jobs.metrics import Metrics
 from jobs.outage import Outage, backoff, is_database_outage
@@ -357,14 +358,16 @@ class DeliveryEngine:
         try:
             result = await self.send(item.chat_id, text)
         except Exception as exc:  # a bug in send must not stop every broadcast
-            logger.exception("sending to chat %s failed unexpectedly", item.chat_id)
+            logger.exception("sending to chat %s failed unexpectedly", logref.ref(item.chat_id))
             result = Failed(type(exc).__name__, transient=True)
         finally:
             self._slots.release()
         try:
             await self._handle(item, result)
         except Exception:  # e.g. the database was away while moving a migrated chat
-            logger.exception("could not handle the result for chat %s; retrying", item.chat_id)
+            logger.exception(
+                "could not handle the result for chat %s; retrying", logref.ref(item.chat_id)
+            )
             self._defer(item, self._clock() + self.settings.backoff)
 
     async def _handle(self, item: PendingDelivery, result: SendResult) -> None:
@@ -396,13 +399,17 @@ class DeliveryEngine:
             case Migrated(new_chat_id):
                 async with self.database.writing() as session:
                     await deliveries.migrate_chat(session, old_id=item.chat_id, new_id=new_chat_id)
-                logger.info("chat %s became supergroup %s", item.chat_id, new_chat_id)
+                logger.info(
+                    "chat %s became supergroup %s",
+                    logref.ref(item.chat_id),
+                    logref.ref(new_chat_id),
+                )
                 self._defer(replace(item, chat_id=new_chat_id), now)
             case Failed(reason, transient=True) if attempts < self.settings.max_attempts:
                 delay = self.settings.backoff * 2 ** (attempts - 1)
                 self._defer(replace(item, attempts=attempts), now + delay)
             case Failed(reason):
-                logger.warning("delivery to chat %s failed: %s", item.chat_id, reason)
+                logger.warning("delivery to chat %s failed: %s", logref.ref(item.chat_id), reason)
                 self._record(item, DeliveryStatus.FAILED, attempts, reason)
 
     def _record(

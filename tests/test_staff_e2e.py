@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.context import HearingWatchApp
-from bot.staff_texts import ADMINS_ONLY, ANONYMOUS, NOT_STAFF, PRIVATE_ONLY
+from bot.staff_texts import ADMINS_ONLY, NOT_STAFF, PRIVATE_ONLY
 from storage.database import Database
 from storage.models import Hearing
 from tests.conftest import ADMIN_ID, Clock
@@ -197,7 +197,7 @@ async def test_refusals_change_nothing_and_say_why(
         expected = PRIVATE_ONLY
     else:
         reply = await fake.say(group, None, command, as_chat=True)
-        expected = ANONYMOUS
+        expected = PRIVATE_ONLY  # in a group, the same answer for everyone
     assert reply["text"] == expected
     assert await snapshot(db) == before
 
@@ -312,3 +312,21 @@ async def test_staff_see_their_commands_in_the_menu(bot: HearingWatchApp, fake: 
     assert scoped(MODERATOR.id) is None
     default = fake.commands[json.dumps({"type": "default"})]
     assert "addcase" not in [c["command"] for c in default]
+
+
+async def test_a_staff_command_in_a_group_tells_nobody_who_is_staff(
+    bot: HearingWatchApp, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Staff, non-staff and an anonymous admin get the same answer; the refusal logs no id."""
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    group = fake.group(GROUP_ID)
+    fake.set_member(group, ADMIN, "administrator")
+    answers = {
+        "admin": (await fake.say(group, ADMIN, "/hearings"))["text"],
+        "moderator": (await fake.say(group, MODERATOR, "/hearings"))["text"],
+        "plain user": (await fake.say(group, ALICE, "/hearings"))["text"],
+        "anonymous admin": (await fake.say(group, None, "/hearings", as_chat=True))["text"],
+    }
+    assert set(answers.values()) == {PRIVATE_ONLY}
+    assert not [r for r in caplog.records if str(ALICE.id) in r.getMessage()]

@@ -21,6 +21,7 @@ from bot.handlers.language import translator_for
 from bot.handlers.staff import Actor, schedule_changed, staff_command, staff_press
 from bot.i18n import LANGUAGES, NAMES, Translator, translator
 from bot.parsing import parse_outcome, parse_update, parse_versions
+from jobs import logref
 from storage import deliveries, editing, schedule, subscriptions
 from storage.editing import ScheduleError
 from storage.models import (
@@ -261,7 +262,7 @@ async def on_any_update(update: Update, context: Context) -> None:
     if paused:
         async with context.bot_data.database.writing() as session:
             await subscriptions.mark_reachable(session, chat_id=chat.id)
-        logger.info("chat %s is reachable again; its subscriptions resume", chat.id)
+        logger.info("chat %s is reachable again; its subscriptions resume", logref.ref(chat.id))
 
 
 def register(app: HearingWatchApp) -> None:

@@ -11,6 +11,7 @@ from bot import texts
 from bot.context import Context, HearingWatchApp
 from bot.handlers.language import detected_language, translator_for
 from bot.i18n import translator
+from jobs import logref
 from jobs.outage import is_database_outage
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ async def on_error(update: object, context: Context) -> None:
             "handler failed: update %s, %s, chat %s",
             update.update_id,
             _command_of(update),
-            chat_id,
+            logref.ref(chat_id),
             exc_info=error,
         )
     try:
@@ -72,7 +73,7 @@ async def on_error(update: object, context: Context) -> None:
             await update.effective_message.reply_text(apology)
     except Exception:  # the error handler itself must never raise
         # Logged without the traceback: the failure itself was logged just above.
-        logger.warning("could not tell chat %s about the failure", chat_id)
+        logger.warning("could not tell chat %s about the failure", logref.ref(chat_id))
 
 
 def register_last(app: HearingWatchApp) -> None:

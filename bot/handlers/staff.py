@@ -89,6 +89,11 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
                 return
             t = await translator_for(update, context)
             command = callback.__name__.removeprefix("cmd_")
+            if chat.type != ChatType.PRIVATE:
+                # One answer for everyone, asked before anything else: a group must not learn
+                # who in it is staff.
+                await message.reply_text(t(say.PRIVATE_ONLY))
+                return
             if message.sender_chat is not None or user is None:
                 logger.warning("staff command /%s refused: sent on behalf of a chat", command)
                 await message.reply_text(t(say.ANONYMOUS))
@@ -100,9 +105,6 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
             if role is None:
                 logger.warning("staff command /%s refused: user %s is not staff", command, user.id)
                 await message.reply_text(t(say.NOT_STAFF))
-                return
-            if chat.type != ChatType.PRIVATE:
-                await message.reply_text(t(say.PRIVATE_ONLY))
                 return
             if minimum == Role.ADMIN and role != Role.ADMIN:
                 logger.warning(
