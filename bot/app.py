@@ -15,7 +15,7 @@ from telegram.ext import ApplicationBuilder, Defaults
 
 from bot import reminders
 from bot.context import CONTEXT_TYPES, HearingWatchApp
-from bot.handlers import broadcasts, common, staff, supporters
+from bot.handlers import broadcasts, chats, common, staff, supporters
 from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import DeliverySettings, Settings
 from jobs.delivery import DeliveryEngine, EngineSettings
@@ -26,6 +26,7 @@ from storage.migrate import upgrade
 from storage.models import utcnow
 from storage.schedule_file import SEED_FILE, seed_if_empty
 from storage.staff import staff_members
+from storage.subscriptions import PausedChats
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ async def _post_init(app: HearingWatchApp) -> None:
     settings = app.bot_data.settings
     app.bot_data.database = database = Database(settings.database.url)
     app.bot_data.progress_shown = {}
+    app.bot_data.paused_chats = paused = PausedChats()
+    async with database.reading() as session:
+        await paused.load(session)
     # Broadcasts get a bot of their own, with connections for every send in flight.
     app.bot_data.sending_bot = sender = sending_bot(
         app.bot.token,
@@ -77,7 +81,9 @@ async def _post_init(app: HearingWatchApp) -> None:
     )
     await sender.initialize()
     send = telegram_send(sender, paid_broadcast=settings.delivery.paid_broadcast)
-    app.bot_data.engine = DeliveryEngine(database, send, engine_settings(settings.delivery))
+    app.bot_data.engine = DeliveryEngine(
+        database, send, engine_settings(settings.delivery), on_unreachable=paused.pause
+    )
     # Broadcasts a previous run left unfinished are picked up from the database at once.
     app.bot_data.engine_task = asyncio.create_task(app.bot_data.engine.run(), name="delivery")
     # Reminder jobs live only in memory: rebuild them from the database.
@@ -133,7 +139,9 @@ def build_application(
     app.bot_data.settings = settings
     app.bot_data.clock = clock
     # Order matters within a group: the first handler that matches an update handles it,
-    # so the catch-alls of common come after every module's own commands.
+    # so the catch-alls of common come after every module's own commands. Chat bookkeeping
+    # sits in a group of its own, ahead of them all, and lets every update through.
+    chats.register(app)
     supporters.register(app)
     staff.register(app)
     broadcasts.register(app)

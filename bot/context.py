@@ -12,6 +12,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, Job
 from bot.settings import Settings
 from jobs.delivery import DeliveryEngine
 from storage.database import Database
+from storage.subscriptions import PausedChats
 
 
 class BotData:
@@ -23,6 +24,8 @@ class BotData:
     engine: DeliveryEngine
     sending_bot: ExtBot[None]
     engine_task: asyncio.Task[None]
+    # Chats marked unreachable, so that an update need not ask the database (bot.handlers.chats).
+    paused_chats: PausedChats
     # The progress text last shown on each broadcast's preview, so unchanged ones are not edited.
     progress_shown: dict[int, str]
 

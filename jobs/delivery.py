@@ -108,8 +108,11 @@ class DeliveryEngine:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = utcnow,
+        on_unreachable: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.database = database
+        # Told the chats it marked unreachable, once that is written (a cache of paused chats).
+        self._on_unreachable = on_unreachable
         self.send = send
         self.settings = settings = settings or EngineSettings()
         self.limiter = RateLimiter(settings.limits)
@@ -316,6 +319,9 @@ class DeliveryEngine:
             raise
         for broadcast_id, _ in batch:
             self._active[broadcast_id].outstanding -= 1
+        unreachable = {r.chat_id for _, r in batch if r.status == DeliveryStatus.UNREACHABLE}
+        if unreachable and self._on_unreachable is not None:
+            self._on_unreachable(unreachable)
 
     def _complete_finished(self) -> None:
         """Broadcasts with nothing left to read, send or record are done."""

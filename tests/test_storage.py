@@ -174,6 +174,26 @@ async def test_chat_becomes_reachable_when_it_writes_again(database: Database) -
     assert chat.reachable
 
 
+async def test_paused_chats_are_known_from_the_database_and_resume_once(
+    database: Database,
+) -> None:
+    async with database.writing() as session:
+        session.add(Chat(id=7, type=ChatType.PRIVATE, reachable=False))
+        session.add(Chat(id=8, type=ChatType.PRIVATE, reachable=True))
+    paused = subscriptions.PausedChats()
+    async with database.reading() as session:
+        await paused.load(session)
+    assert 7 in paused
+    assert 8 not in paused
+    async with database.writing() as session:
+        first = await subscriptions.resume_chat(session, chat_id=7)
+        again = await subscriptions.resume_chat(session, chat_id=7)
+        never_paused = await subscriptions.resume_chat(session, chat_id=8)
+    assert (first, again, never_paused) == (True, False, False)
+    async with database.reading() as session:
+        assert await subscriptions.paused_chat_ids(session) == set()
+
+
 async def test_closest_ids(database: Database) -> None:
     await seed(database)
     async with database.reading() as session:
