@@ -18,6 +18,7 @@ from bot.context import CONTEXT_TYPES, HearingWatchApp
 from bot.handlers import broadcasts, chats, common, staff, supporters
 from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import DeliverySettings, Settings
+from bot.updates import PerChatUpdateProcessor
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
 from jobs.sender import sending_bot, telegram_send
@@ -67,6 +68,8 @@ def engine_settings(settings: DeliverySettings) -> EngineSettings:
 
 async def _post_init(app: HearingWatchApp) -> None:
     settings = app.bot_data.settings
+    # Updates are handled concurrently now: two schedule changes must not rebuild jobs at once.
+    app.bot_data.reconciling = asyncio.Lock()
     app.bot_data.database = database = Database(settings.database.url)
     app.bot_data.progress_shown = {}
     app.bot_data.paused_chats = paused = PausedChats()
@@ -131,6 +134,8 @@ def build_application(
             )
         )
         .context_types(CONTEXT_TYPES)
+        # 200 chats writing at once would otherwise queue behind each other (bot/updates.py).
+        .concurrent_updates(PerChatUpdateProcessor())
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)

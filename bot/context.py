@@ -26,6 +26,8 @@ class BotData:
     engine_task: asyncio.Task[None]
     # Chats marked unreachable, so that an update need not ask the database (bot.handlers.chats).
     paused_chats: PausedChats
+    # Held while reminder jobs are rebuilt, so that a stale view never overwrites a newer one.
+    reconciling: asyncio.Lock
     # The progress text last shown on each broadcast's preview, so unchanged ones are not edited.
     progress_shown: dict[int, str]
 
