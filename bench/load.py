@@ -9,7 +9,8 @@ every call to the fake takes ``--latency`` seconds. Two measurements:
 
 - load: a broadcast to ``--chats`` chats is queued in the database before the bot starts, with
   Telegram's flood limits on; once it is under way, ``--commands`` private chats each send one
-  command (/cases, /case tabarak, /subscribe <case>, /mysubs in turn) at the same instant. The
+  command (/cases, /case tabarak, /subscribe <case>, /mysubs in turn) at the same instant, and
+  in a second run spread evenly over ``--spread`` seconds. The
   handling time of an update runs from the moment getUpdates handed it to the bot to the moment
   the bot's answer (sendMessage) reached the fake, so the fake's latency on the answer is not in
   it. Answers the flood limits refused (429) are counted apart: their time is still the bot's.
@@ -44,6 +45,8 @@ from storage.models import BroadcastKind, utcnow
 from storage.schedule_file import SEED_FILE, seed_if_empty
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+# Extra interpreter arguments for the bot, to profile it: BENCH_BOT_PYTHON="-m cProfile -o F"
+PYTHON_ARGS = os.environ.get("BENCH_BOT_PYTHON", "").split()
 FIRST_COMMANDER = 20_000_000  # the chats that send commands; apart from the broadcast's
 COMMANDS = ("/cases", "/case tabarak", "/subscribe {case}", "/mysubs")
 CASES = ("tabarak", "musakhan-alimuly")  # the seed's
@@ -52,6 +55,7 @@ NO_LIMITS = {
     "HEARINGWATCH_DELIVERY__CHAT_MESSAGES_PER_SECOND": "1e9",
     "HEARINGWATCH_DELIVERY__GROUP_MESSAGES_PER_MINUTE": str(10**9),
 }
+WAVES = 50  # a spread-out arrival comes in this many equal groups
 UNDER_WAY = 60  # broadcast messages delivered before the commands come (two seconds at 30/s)
 
 
@@ -81,6 +85,12 @@ def peak_rss(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def nearest_rank(values: list[float], fraction: float) -> float:
@@ -150,7 +160,7 @@ async def bot_process(
         log = Path(folder) / "bot.log"
         with log.open("wb") as output:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "run", cwd=folder, env=env,
+                sys.executable, *PYTHON_ARGS, "-m", "bot.cli", "run", cwd=folder, env=env,
                 stdout=output, stderr=output,
             )  # fmt: skip
         try:
@@ -175,8 +185,9 @@ class LoadResult:
 
     times: list[float]
     refused: int  # answers the flood limits (or anything else) refused
-    broadcast_sent: int  # broadcast messages delivered by the end of the run
     peak_rss: int
+    cpu: float  # CPU seconds the bot used from the commands' arrival to the last answer
+    wall: float  # and the wall-clock seconds that took
 
     def cells(self, label: str) -> list[str]:
         ms = [t * 1000 for t in self.times]
@@ -187,12 +198,14 @@ class LoadResult:
             f"{max(ms):.0f}",
             str(len(ms)),
             str(self.refused),
+            f"{self.cpu:.1f} s in {self.wall:.1f} s",
             f"{self.peak_rss / 2**20:.0f} MiB",
         ]
 
 
-async def load_run(args: argparse.Namespace) -> LoadResult:
-    """Commands from ``args.commands`` chats at once while the broadcast goes out."""
+async def load_run(args: argparse.Namespace, spread: float) -> LoadResult:
+    """Commands from ``args.commands`` chats, all at once or spread evenly over ``spread``
+    seconds, while the broadcast goes out."""
     people = population(args.chats)
     async with (
         prepared_database(args.database_url, people, broadcast=True) as url,
@@ -207,18 +220,24 @@ async def load_run(args: argparse.Namespace) -> LoadResult:
             {"chat_id": chat, "text": COMMANDS[i % len(COMMANDS)].format(case=CASES[i % 2])}
             for i, chat in enumerate(commanders)
         ]
-        _post(root, "/_fake/messages", messages)
+        cpu_before, wall_before = cpu_seconds(process.pid), time.monotonic()
+        waves = WAVES if spread else 1
+        for wave in range(waves):
+            _post(root, "/_fake/messages", messages[wave::waves])
+            if spread:
+                await asyncio.sleep(spread / waves)
         await until(
             lambda: all(t["answered_at"] for t in timings(root)),
             seconds=120,
             what="every answer",
         )
+        cpu = cpu_seconds(process.pid) - cpu_before
+        wall = time.monotonic() - wall_before
         seen = timings(root)
-        sent = sum(n for chat, n in stats(root)[1].items() if chat not in commanders)
         peak = peak_rss(process.pid)
     times = [float(t["answered_at"]) - float(t["handed_at"]) for t in seen]  # type: ignore[arg-type]
     refused = sum(1 for t in seen if t["status"] != 200)
-    return LoadResult(times, refused, sent, peak)
+    return LoadResult(times, refused, peak, cpu, wall)
 
 
 async def memory_run(args: argparse.Namespace, chats: int) -> int:
@@ -244,15 +263,23 @@ async def memory_run(args: argparse.Namespace, chats: int) -> int:
 async def main_async(args: argparse.Namespace) -> None:
     database = "PostgreSQL" if args.database_url else "SQLite"
     if "load" in args.runs:
-        result = await load_run(args)
+        rows = []
+        for spread in (0.0, args.spread):
+            result = await load_run(args, spread)
+            label = f"spread over {spread:.0f} s" if spread else "all at once"
+            rows.append(result.cells(label))
+            print(f"… {label}: p99 {rows[-1][2]} ms", file=sys.stderr)
         print(
-            f"\n{args.commands} chats send a command each at once, while a broadcast to"
-            f" {args.chats:,} chats goes out (limits on, {result.broadcast_sent:,} sent by the"
-            f" end); {args.latency * 1000:.0f} ms per call, {database}, {os.cpu_count()} cores\n"
+            f"\n{args.commands} chats send a command each while a broadcast to {args.chats:,}"
+            f" chats goes out (limits on); {args.latency * 1000:.0f} ms per call, {database},"
+            f" {os.cpu_count()} cores\n"
         )
-        print("| handling time, ms | p50 | p99 | max | count | refused | bot peak RSS |")
-        print("|---|---|---|---|---|---|---|")
-        print("| " + " | ".join(result.cells("commands while broadcasting")) + " |")
+        print(
+            "| handling time, ms | p50 | p99 | max | count | refused (429) | bot CPU"
+            " | bot peak RSS |\n|---|---|---|---|---|---|---|---|"
+        )
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
     if "memory" in args.runs:
         rows = []
         for chats in (0, args.chats, args.chats * 10):
@@ -271,6 +298,9 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=200, help="chats sending a command")
     parser.add_argument("--chats", type=int, default=3000, help="chats the broadcast reaches")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per call")
+    parser.add_argument(
+        "--spread", type=float, default=10.0, help="seconds the second run spreads commands over"
+    )
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument(
         "--runs",
