@@ -21,7 +21,7 @@ from bot.settings import DeliverySettings, Settings
 from bot.updates import PerChatUpdateProcessor
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
-from jobs.sender import sending_bot, telegram_send
+from jobs.sender import http_request, sending_bot, telegram_send
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -134,6 +134,10 @@ def build_application(
             )
         )
         .context_types(CONTEXT_TYPES)
+        # PTB's defaults (256 connections for answers, 1 for getUpdates), with the TLS context
+        # the sending pools share rather than one CA bundle loaded per client.
+        .request(http_request(256))
+        .get_updates_request(http_request(1))
         # 200 chats writing at once would otherwise queue behind each other (bot/updates.py).
         .concurrent_updates(PerChatUpdateProcessor())
         .post_init(_post_init)
