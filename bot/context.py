@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from jobs.delivery import DeliveryEngine
 from jobs.metrics import Metrics
 from jobs.outage import Outage
 from storage.database import Database
+from storage.subscriptions import PausedChats
 
 Role = Literal["starting", "active", "standby", "stopping"]
 
@@ -53,6 +55,10 @@ class BotData:
     polling_outage: Outage
     # getUpdates' own connection, renewed each time this instance starts polling
     updates_request: WatchedRequest
+    # Chats marked unreachable, so that an update need not ask the database (bot.handlers.chats).
+    paused_chats: PausedChats
+    # Held while reminder jobs are rebuilt, so that a stale view never overwrites a newer one.
+    reconciling: asyncio.Lock
     # The progress text last shown on each broadcast's preview, so unchanged ones are not edited.
     progress_shown: dict[int, str]
 

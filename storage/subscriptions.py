@@ -1,4 +1,5 @@
-"""Which chats follow which cases. A chat is kept as its numeric id and type only."""
+"""Which chats follow which cases, and whether a chat is reachable. A chat is kept as its numeric
+id and type only."""
 
 from __future__ import annotations
 
@@ -44,11 +45,7 @@ async def remember_chat(
         session, Chat, {"id": chat_id, "type": chat_type, "reachable": True, "language": language}
     )
     if not inserted:
-        await session.execute(
-            update(Chat)
-            .where(col(Chat.id) == chat_id, col(Chat.reachable).is_(False))
-            .values(reachable=True)
-        )
+        await resume_chat(session, chat_id=chat_id)
         if language is not None:
             await session.execute(
                 update(Chat)
@@ -118,15 +115,50 @@ async def count_subscribers(session: AsyncSession, *, case_id: str) -> int:
     return int((await session.execute(query)).scalar_one())
 
 
-async def is_paused(session: AsyncSession, *, chat_id: int) -> bool:
-    """Whether the chat is known and marked unreachable."""
-    chat = await session.get(Chat, chat_id)
-    return chat is not None and not chat.reachable
+async def resume_chat(session: AsyncSession, *, chat_id: int) -> bool:
+    """The chat wrote again: resume sending to it; True when it had been marked unreachable."""
+    result = await session.execute(
+        update(Chat)
+        .where(col(Chat.id) == chat_id, col(Chat.reachable).is_(False))
+        .values(reachable=True)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def mark_reachable(session: AsyncSession, *, chat_id: int) -> None:
-    """The chat wrote again: resume sending to it."""
-    await session.execute(update(Chat).where(col(Chat.id) == chat_id).values(reachable=True))
+async def paused_chat_ids(session: AsyncSession) -> set[int]:
+    """The chats marked unreachable, whose subscriptions are paused."""
+    result = await session.execute(select(Chat.id).where(col(Chat.reachable).is_(False)))
+    return set(result.scalars())
+
+
+class PausedChats:
+    """The ids of the chats marked unreachable, in memory.
+
+    Every update asks whether its chat is paused; a set answers without touching the database.
+    The database stays the source of truth: the set is loaded from it at start, and whoever marks
+    chats unreachable (the delivery engine, after it wrote them) adds them here.
+    """
+
+    def __init__(self, chat_ids: Iterable[int] = ()) -> None:
+        self._ids = set(chat_ids)
+
+    def __contains__(self, chat_id: int) -> bool:
+        return chat_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def pause(self, chat_ids: Iterable[int]) -> None:
+        """These chats were marked unreachable."""
+        self._ids.update(chat_ids)
+
+    def resume(self, chat_id: int) -> None:
+        """This chat was marked reachable again."""
+        self._ids.discard(chat_id)
+
+    async def load(self, session: AsyncSession) -> None:
+        """Replace what is known with the database's view."""
+        self._ids = await paused_chat_ids(session)
 
 
 def _encode_choice(offsets: Iterable[str] | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import pytest
 from telegram.constants import ParseMode
@@ -54,7 +54,12 @@ async def bot(fake: FakeBotApi) -> AsyncIterator[ExtBot[None]]:
         yield ext_bot
 
 
-def engine_for(database: Database, bot: ExtBot[None], **settings: object) -> DeliveryEngine:
+def engine_for(
+    database: Database,
+    bot: ExtBot[None],
+    on_unreachable: Callable[[set[int]], None] | None = None,
+    **settings: object,
+) -> DeliveryEngine:
     values: dict[str, object] = {
         "limits": ENGINE_LIMITS,
         "backoff": 0.05,
@@ -63,7 +68,12 @@ def engine_for(database: Database, bot: ExtBot[None], **settings: object) -> Del
         "page": 40,
     }
     values.update(settings)
-    return DeliveryEngine(database, telegram_send(bot), EngineSettings(**values))  # type: ignore[arg-type]
+    return DeliveryEngine(
+        database,
+        telegram_send(bot),
+        EngineSettings(**values),  # type: ignore[arg-type]
+        on_unreachable=on_unreachable,
+    )
 
 
 async def follow(
@@ -175,9 +185,11 @@ async def test_unreachable_chats_are_paused_not_retried(
         gone = 1002
         del fake.chats[1002]
     broadcast = await queue(database, "hello")
-    await engine_for(database, bot).drain()
+    told: list[set[int]] = []  # what the bot's cache of paused chats hears
+    await engine_for(database, bot, on_unreachable=told.append).drain()
     result = await statuses(database, broadcast)
     assert result[gone] == DeliveryStatus.UNREACHABLE
+    assert told == [{gone}]
     assert len([c for c in fake.calls_to("sendMessage") if int(c.params["chat_id"]) == gone]) == 1
     async with database.reading() as session:
         chat = await session.get(Chat, gone)

@@ -92,6 +92,30 @@ async def test_injected_fault_answers_in_telegrams_shape(
     assert second.json()["ok"] is True
 
 
+async def test_timings_pair_each_update_with_the_next_answer_in_its_chat(
+    fake: FakeBotApi, client: httpx.AsyncClient
+) -> None:
+    """Another process plays users and reads back when each update was handed out and answered."""
+    root = fake.base_url.removesuffix("/bot")
+    async with httpx.AsyncClient(base_url=root) as side:
+        written = await side.post(
+            "/_fake/messages",
+            json=[{"chat_id": 7, "text": "/cases"}, {"chat_id": 7, "text": "/mysubs"}],
+        )
+        first, second = written.json()
+        assert (await side.get("/_fake/timings")).json()[0]["handed_at"] is None
+        updates = (await client.post("getUpdates")).json()["result"]
+        assert [u["update_id"] for u in updates] == [first, second]
+        await client.post("sendMessage", json={"chat_id": 8, "text": "another chat"})
+        await client.post("sendMessage", json={"chat_id": 7, "text": "answer"})
+        timings = {t["update_id"]: t for t in (await side.get("/_fake/timings")).json()}
+    assert timings[first]["chat_id"] == 7
+    assert timings[first]["handed_at"] <= timings[first]["answered_at"]
+    assert timings[first]["status"] == 200
+    assert timings[second]["handed_at"] is not None
+    assert timings[second]["answered_at"] is None  # one answer, to the oldest update
+
+
 def test_visible_text_unescapes() -> None:
     assert visible_text("<b>a &lt; b &amp; c</b>", "HTML") == "a < b & c"
     with pytest.raises(EntityError):

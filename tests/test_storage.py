@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
 from storage import schedule, subscriptions
 from storage.database import Database
-from storage.migrate import current_revision, downgrade, upgrade
+from storage.migrate import HEAD, alembic_config, current_revision, downgrade, upgrade
 from storage.models import Case, CaseStatus, Chat, ChatType, HearingStatus
 from storage.schedule_file import SEED_FILE, apply_schedule, read_schedule_file, seed_if_empty
 from storage.subscriptions import SubscribeResult
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 # A supergroup's id needs more than 32 bits.
 SUPERGROUP_ID = -1001234567890
@@ -35,6 +39,35 @@ async def test_upgrading_twice_is_harmless(database: Database) -> None:
     revision = await current_revision(database.engine)
     await upgrade(database.engine)
     assert await current_revision(database.engine) == revision
+
+
+def test_head_is_the_newest_migration_script() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+
+
+async def test_a_database_at_head_is_not_handed_to_alembic(database_url: str) -> None:
+    """The bot process does not import Alembic (11 MiB) when there is nothing to migrate."""
+    database = Database(database_url)
+    await upgrade(database.engine)
+    await database.dispose()
+    program = (
+        "import asyncio, sys\n"
+        "import bot.app\n"
+        "from storage.database import Database\n"
+        "from storage.migrate import upgrade\n"
+        f"database = Database({database_url!r})\n"
+        "asyncio.run(upgrade(database.engine))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    # A process of its own: this one has imported Alembic already.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", program, cwd=REPOSITORY, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0
+    assert output.decode().strip() == "[]"
 
 
 async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(database: Database) -> None:
@@ -172,6 +205,26 @@ async def test_chat_becomes_reachable_when_it_writes_again(database: Database) -
         chat = await session.get(Chat, 7)
     assert chat is not None
     assert chat.reachable
+
+
+async def test_paused_chats_are_known_from_the_database_and_resume_once(
+    database: Database,
+) -> None:
+    async with database.writing() as session:
+        session.add(Chat(id=7, type=ChatType.PRIVATE, reachable=False))
+        session.add(Chat(id=8, type=ChatType.PRIVATE, reachable=True))
+    paused = subscriptions.PausedChats()
+    async with database.reading() as session:
+        await paused.load(session)
+    assert 7 in paused
+    assert 8 not in paused
+    async with database.writing() as session:
+        first = await subscriptions.resume_chat(session, chat_id=7)
+        again = await subscriptions.resume_chat(session, chat_id=7)
+        never_paused = await subscriptions.resume_chat(session, chat_id=8)
+    assert (first, again, never_paused) == (True, False, False)
+    async with database.reading() as session:
+        assert await subscriptions.paused_chat_ids(session) == set()
 
 
 async def test_closest_ids(database: Database) -> None:

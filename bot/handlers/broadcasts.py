@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import broadcast_texts as show
 from bot import staff_texts as say
@@ -21,7 +21,6 @@ from bot.handlers.language import translator_for
 from bot.handlers.staff import Actor, schedule_changed, staff_command, staff_press
 from bot.i18n import LANGUAGES, NAMES, Translator, translator
 from bot.parsing import parse_outcome, parse_update, parse_versions
-from jobs import logref
 from storage import deliveries, editing, schedule, subscriptions
 from storage.editing import ScheduleError
 from storage.models import (
@@ -252,23 +251,8 @@ async def report_progress(context: Context) -> None:
             shown.pop(broadcast.id, None)
 
 
-async def on_any_update(update: Update, context: Context) -> None:
-    """A chat that was unreachable wrote again: its subscriptions resume."""
-    chat = update.effective_chat
-    if chat is None:
-        return
-    async with context.bot_data.database.reading() as session:
-        paused = await subscriptions.is_paused(session, chat_id=chat.id)
-    if paused:
-        async with context.bot_data.database.writing() as session:
-            await subscriptions.mark_reachable(session, chat_id=chat.id)
-        logger.info("chat %s is reachable again; its subscriptions resume", logref.ref(chat.id))
-
-
 def register(app: HearingWatchApp) -> None:
     """Add the broadcast handlers."""
-    # Group -1 runs before the commands and lets every update go on to them.
-    app.add_handler(TypeHandler(Update, on_any_update), group=-1)
     commands = {"outcome": cmd_outcome, "update": cmd_update, "broadcasts": cmd_broadcasts}
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE))

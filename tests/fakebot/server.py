@@ -20,6 +20,10 @@ recorded as ``last_error_*`` in getWebhookInfo and the same update is tried agai
 ``drop_pending_updates``. Unlike Telegram, the fake accepts plain http and any port, because the
 receiver under test listens on loopback; it ignores ``certificate``, ``ip_address`` and
 ``max_connections``, and any method call in the receiver's answer.
+
+For benchmarks in another process: ``POST /_fake/messages`` plays users writing, and
+``GET /_fake/timings`` says, per update, when getUpdates handed it out and when the bot's answer
+arrived.
 """
 
 from __future__ import annotations
@@ -125,6 +129,31 @@ class Fault:
         if self.method is not None and self.method.lower() != method:
             return False
         return self.chat_id is None or self.chat_id == chat_id
+
+
+@dataclass
+class UpdateTiming:
+    """When an update left the fake and when the bot's answer to it arrived (wall clock).
+
+    The answer is the first sendMessage to the update's chat after the update was handed out
+    (the oldest unanswered update of a chat takes it), timed at arrival, before the fake's latency
+    and whether or not the flood limits refused it; ``status`` is the HTTP status it got.
+    """
+
+    update_id: int
+    chat_id: int
+    handed_at: float | None = None
+    answered_at: float | None = None
+    status: int | None = None
+
+    def to_dict(self) -> Json:
+        return {
+            "update_id": self.update_id,
+            "chat_id": self.chat_id,
+            "handed_at": self.handed_at,
+            "answered_at": self.answered_at,
+            "status": self.status,
+        }
 
 
 @dataclass
@@ -326,6 +355,8 @@ class FakeBotApi:
     messages: dict[tuple[int, int], Json] = field(default_factory=dict)
     commands: dict[str, list[Json]] = field(default_factory=dict)
     callback_answers: list[Json] = field(default_factory=list)
+    # Per update with a chat: when it was handed out and answered (see UpdateTiming).
+    timings: dict[int, UpdateTiming] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._updates: list[Json] = []
@@ -339,6 +370,7 @@ class FakeBotApi:
         self._http: aiohttp.ClientSession | None = None
         # allowed_updates persists when setWebhook is called without it, as in Telegram.
         self._allowed_updates: list[str] = []
+        self._unanswered: dict[int, deque[UpdateTiming]] = {}
         self.port = 0
         self._methods: dict[str, Handler] = {
             name.lower(): handler
@@ -372,6 +404,8 @@ class FakeBotApi:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/_fake/stats", self._stats)
+        app.router.add_get("/_fake/timings", self._timings)
+        app.router.add_post("/_fake/messages", self._messages)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # A broadcast opens hundreds of connections at once; the default backlog (128) drops some.
@@ -415,6 +449,27 @@ class FakeBotApi:
             }
         )
 
+    async def _timings(self, _request: web.Request) -> web.Response:
+        """For a client in another process: every update's timing, oldest first."""
+        return web.json_response([t.to_dict() for t in self.timings.values()])
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        """For a client in another process: private chats write ``[{chat_id, text}, ...]``."""
+        update_ids = []
+        for item in await request.json():
+            chat = self.chats.get(item["chat_id"]) or self.private_chat(UserRef(item["chat_id"]))
+            self.send_text(chat, UserRef(chat.id), item["text"])
+            update_ids.append(self._updates[-1]["update_id"])
+        return web.json_response(update_ids)
+
+    def _answer_arrived(self, chat_id: int, arrived: float, status: int) -> None:
+        """The oldest handed-out, unanswered update of the chat counts this as its answer."""
+        waiting = self._unanswered.get(chat_id)
+        if waiting:
+            timing = waiting.popleft()
+            timing.answered_at = arrived
+            timing.status = status
+
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return web.json_response(
@@ -432,13 +487,16 @@ class FakeBotApi:
         method = request.match_info["method"].lower()
         params = Params(raw)
         call = Call(method, params.decoded(), time.monotonic())
+        arrived = time.time()
+        status = 200
         try:
             result = await self._dispatch(method, params)
         except ApiError as error:
             call.error = error
-            await self._record(call)
+            status = error.code
+            await self._record(call, arrived, status)
             return web.json_response(error.body(), status=error.code)
-        await self._record(call)
+        await self._record(call, arrived, status)
         return web.json_response({"ok": True, "result": result})
 
     async def _dispatch(self, method: str, params: Params) -> Any:
@@ -471,9 +529,12 @@ class FakeBotApi:
             self.last_send_at = arrived
         return result
 
-    async def _record(self, call: Call) -> None:
+    async def _record(self, call: Call, arrived: float, status: int) -> None:
         if call.method != "getupdates":
             self.calls.append(call)
+        chat_id = call.params.get("chat_id")
+        if call.method == "sendmessage" and self._unanswered and chat_id is not None:
+            self._answer_arrived(int(chat_id), arrived, status)
         async with self._changed:
             self._changed.notify_all()
 
@@ -524,6 +585,10 @@ class FakeBotApi:
     def _push(self, kind: str, payload: Json) -> int:
         update_id = next(self._update_ids)
         self._updates.append({"update_id": update_id, kind: payload})
+        # A message carries its chat; a button press, the chat of the message under it.
+        chat = payload.get("chat") or payload.get("message", {}).get("chat")
+        if chat is not None:
+            self.timings[update_id] = UpdateTiming(update_id, chat["id"])
         asyncio.get_running_loop().create_task(self._notify())
         return update_id
 
@@ -664,7 +729,14 @@ class FakeBotApi:
                 pass
             if self.webhook is not None:  # set while this call waited
                 raise ApiError(409, GET_UPDATES_CONFLICT)
-        return self._updates[:limit]
+        handed = self._updates[:limit]
+        now = time.time()
+        for update in handed:
+            timing = self.timings.get(update["update_id"])
+            if timing is not None and timing.handed_at is None:
+                timing.handed_at = now
+                self._unanswered.setdefault(timing.chat_id, deque()).append(timing)
+        return handed
 
     # --- webhook ---------------------------------------------------------------------------
 
