@@ -111,7 +111,13 @@ def build_application(
         # Replies to many chats at once; a request may wait for a free connection a while.
         .request(
             WatchedRequest(
-                bot_api_outage, connection_pool_size=128, pool_timeout=10.0, httpx_kwargs=tls
+                bot_api_outage,
+                # Replies share Telegram's limits with broadcasts (``data`` is set just below,
+                # before any request is made).
+                pace=lambda chat_id: data.engine.pace(chat_id),
+                connection_pool_size=128,
+                pool_timeout=10.0,
+                httpx_kwargs=tls,
             )
         )
         .get_updates_request(updates_request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 # network, and a Telegram outage may last minutes. Never gives up; a refused token ends it.
 START_RETRY_FIRST = 1.0
 START_RETRY_MAX = 30.0
+# The methods that send a message, and so count against Telegram's flood limits.
+MESSAGES = frozenset({"sendMessage", "sendDocument"})
 
 
 class WatchedRequest(HTTPXRequest):
@@ -33,11 +36,19 @@ class WatchedRequest(HTTPXRequest):
     """
 
     def __init__(
-        self, outage: Outage, *, succeeded: Outage | None = None, **kwargs: object
+        self,
+        outage: Outage,
+        *,
+        succeeded: Outage | None = None,
+        pace: Callable[[int], Awaitable[None]] | None = None,
+        **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.outage = outage
         self.succeeded = succeeded
+        # Awaited before a message leaves, with its chat: shares Telegram's limits with the
+        # delivery engine (see DeliveryEngine.limiter).
+        self.pace = pace
 
     async def do_request(
         self,
@@ -49,6 +60,10 @@ class WatchedRequest(HTTPXRequest):
         connect_timeout: object = BaseRequest.DEFAULT_NONE,
         pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
+        if self.pace is not None and url.rsplit("/", 1)[-1] in MESSAGES and request_data:
+            chat_id = request_data.parameters.get("chat_id")
+            if isinstance(chat_id, int | str) and str(chat_id).lstrip("-").isdigit():
+                await self.pace(int(chat_id))
         try:
             answer = await super().do_request(
                 url,

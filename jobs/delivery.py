@@ -168,6 +168,13 @@ class DeliveryEngine:
         self._beat: Callable[[], None] = _no_heartbeat
         self.retries_after_429 = 0
 
+    async def pace(self, chat_id: int) -> None:
+        """Wait until a message sent outside the engine (a reply) may leave, by the limits the
+        engine keeps; the slot it takes is one a broadcast message does not get."""
+        delay = self.limiter.reserve(chat_id, self._clock()) - self._clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
     def wake(self) -> None:
         """A broadcast was queued: look for it now rather than at the next poll."""
         self._wake.set()

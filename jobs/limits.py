@@ -73,6 +73,14 @@ class RateLimiter:
         if self._recorded % PRUNE_EVERY == 0:
             self._prune(at)
 
+    def reserve(self, chat_id: int, now: float) -> float:
+        """Book a slot for a message sent outside the engine (a reply to someone who wrote):
+        the instant it may leave. Telegram's 30 a second count every message of the bot, so a
+        reply takes a slot the next broadcast message would have had, instead of a 429."""
+        at = max(self.next_slot(now), self.ready_at(chat_id, now))
+        self.record(chat_id, at)
+        return at
+
     def pause(self, until: float) -> None:
         """Telegram said 429: nothing leaves before ``until``."""
         self._paused_until = max(self._paused_until, until)

@@ -61,3 +61,13 @@ def test_memory_stays_flat() -> None:
         now = limiter.next_slot(now)
         limiter.record(chat, now)
     assert limiter.tracked_chats <= 2_100
+
+
+def test_a_reply_takes_a_slot_from_the_broadcast_rather_than_adding_one() -> None:
+    limiter = RateLimiter(Limits(per_second=10))
+    limiter.record(1, 0.0)  # a broadcast message
+    reply_at = limiter.reserve(2, 0.0)
+    interval = GLOBAL_MARGIN / 10
+    assert reply_at == pytest.approx(interval)  # the next slot
+    assert limiter.next_slot(0.0) == pytest.approx(2 * interval)  # the broadcast's moved on
+    assert limiter.reserve(1, 0.0) >= 1.0  # and a reply keeps a chat's own limit (1 a second)

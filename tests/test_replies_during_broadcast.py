@@ -1,0 +1,49 @@
+"""Someone who writes while a big broadcast goes out is answered: replies share Telegram's
+30 messages a second with the broadcast instead of being refused with a 429."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.context import HearingWatchApp
+from storage import deliveries, subscriptions
+from storage.models import BroadcastKind, ChatType
+from tests.fakebot import FakeBotApi, FloodLimits, UserRef
+
+CHATS = list(range(95_001, 95_151))  # 5 seconds at 30 a second
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi(limits=FloodLimits(), latency=0.02) as api:
+        for chat_id in CHATS:
+            api.private_chat(UserRef(chat_id))
+        yield api
+
+
+async def test_replies_during_a_broadcast_are_not_refused(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    async with bot.bot_data.database.writing() as session:
+        for chat_id in CHATS:
+            await subscriptions.subscribe(
+                session, chat_id=chat_id, chat_type=ChatType.PRIVATE, case_id="tabarak"
+            )
+        await deliveries.start_now(
+            session,
+            kind=BroadcastKind.UPDATE,
+            case_id="tabarak",
+            text="News",
+            created_by=None,
+            now=bot.bot_data.clock(),
+        )
+    await bot.bot_data.signals.deliveries_queued()
+    await fake.wait_for(lambda: sum(fake.received(c) for c in CHATS) >= 20)
+    readers = [UserRef(96_000 + n) for n in range(10)]
+    for user in readers:
+        fake.send_text(fake.private_chat(user), user, "/help")
+    await fake.wait_for(lambda: all(fake.sent_to(u.id) for u in readers), seconds=30)
+    await fake.wait_for(lambda: all(fake.received(c) for c in CHATS), seconds=30)
+    assert fake.too_many_requests == 0
