@@ -155,6 +155,8 @@ async def bot_process(
             "HEARINGWATCH_TELEGRAM__TOKEN": TOKEN,
             "HEARINGWATCH_TELEGRAM__BASE_URL": f"{root}/bot",
             "HEARINGWATCH_DATABASE__URL": url,
+            # Any free port for /healthz: the bench may run beside a bot on 8080.
+            "HEARINGWATCH_SERVER__PORT": "0",
             "PYTHONPATH": str(REPOSITORY),
         }
         log = Path(folder) / "bot.log"
