@@ -11,8 +11,8 @@ import pytest
 
 from bot.context import HearingWatchApp
 from bot.settings import Settings
-from storage import deliveries, subscriptions
-from storage.models import BroadcastKind, ChatType, utcnow
+from storage import deliveries
+from tests.broadcasting import queue_broadcast
 from tests.conftest import Clock, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
 from tests.tcpproxy import TcpProxy
@@ -44,19 +44,7 @@ async def test_a_broadcast_waits_out_an_unreachable_bot_api(
         )
         app = await start_bot(settings, clock)
         try:
-            async with app.bot_data.database.writing() as session:
-                for chat_id in CHATS:
-                    await subscriptions.subscribe(
-                        session, chat_id=chat_id, chat_type=ChatType.PRIVATE, case_id="tabarak"
-                    )
-                broadcast = await deliveries.start_now(
-                    session,
-                    kind=BroadcastKind.UPDATE,
-                    case_id="tabarak",
-                    text="News",
-                    created_by=None,
-                    now=utcnow(),
-                )
+            broadcast_id = await queue_broadcast(app.bot_data.database, CHATS)
             await app.bot_data.signals.deliveries_queued()
             await fake.wait_for(lambda: sum(fake.received(c) for c in CHATS) >= 30)
             await proxy.cut()
@@ -66,9 +54,7 @@ async def test_a_broadcast_waits_out_an_unreachable_bot_api(
             async with asyncio.timeout(30):
                 while True:
                     async with app.bot_data.database.reading() as session:
-                        progress = await deliveries.progress(
-                            session, broadcast_id=broadcast.id or 0
-                        )
+                        progress = await deliveries.progress(session, broadcast_id=broadcast_id)
                     if not progress.pending:
                         break
                     await asyncio.sleep(0.2)

@@ -23,9 +23,10 @@ from sqlalchemy.engine import make_url
 from bot.app import prepare_database
 from bot.context import HearingWatchApp
 from bot.settings import Settings
-from storage import deliveries, subscriptions
+from storage import subscriptions
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
-from storage.models import BroadcastKind, ChatType, Hearing, utcnow
+from storage.models import ChatType, Hearing
+from tests.broadcasting import queue_broadcast
 from tests.conftest import DATABASE_URL_VAR, Clock, service_of, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
 from tests.tcpproxy import TcpProxy, proxied_url
@@ -40,24 +41,6 @@ async def fake() -> AsyncIterator[FakeBotApi]:
         for chat_id in CHATS:
             api.private_chat(UserRef(chat_id))
         yield api
-
-
-async def queue_broadcast(database: Database, text: str) -> int:
-    async with database.writing() as session:
-        for chat_id in CHATS:
-            await subscriptions.subscribe(
-                session, chat_id=chat_id, chat_type=ChatType.PRIVATE, case_id="tabarak"
-            )
-        broadcast = await deliveries.start_now(
-            session,
-            kind=BroadcastKind.UPDATE,
-            case_id="tabarak",
-            text=text,
-            created_by=None,
-            now=utcnow(),
-        )
-    assert broadcast.id is not None
-    return broadcast.id
 
 
 def received(fake: FakeBotApi, text: str) -> dict[int, int]:
@@ -92,7 +75,7 @@ async def everyone_got_it_once_and_the_bot_carries_on(
     assert len([line for line in lines if line.startswith("database is back")]) == 1, lines
 
     # A broadcast sent afterwards reaches everyone, and commands are answered.
-    await queue_broadcast(app.bot_data.database, "After")
+    await queue_broadcast(app.bot_data.database, CHATS, "After")
     await app.bot_data.signals.deliveries_queued()
     await fake.wait_for(lambda: all(received(fake, "After").values()), seconds=60)
     chat = fake.chats[CHATS[0]]
@@ -114,7 +97,7 @@ async def test_postgresql_cut_mid_broadcast(
         )
         app = await start_bot(settings, clock)
         try:
-            await queue_broadcast(app.bot_data.database, "Before")
+            await queue_broadcast(app.bot_data.database, CHATS, "Before")
             await app.bot_data.signals.deliveries_queued()
             await fake.wait_for(lambda: sum(received(fake, "Before").values()) >= 30)
 
@@ -151,7 +134,7 @@ async def test_sqlite_write_lock_held_mid_broadcast(
     assert path is not None
     blocker = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     try:
-        await queue_broadcast(app.bot_data.database, "Before")
+        await queue_broadcast(app.bot_data.database, CHATS, "Before")
         await app.bot_data.signals.deliveries_queued()
         await fake.wait_for(lambda: sum(received(fake, "Before").values()) >= 30)
 

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from bot.app import prepare_database
 from bot.service import Service
 from bot.settings import Settings
-from storage import deliveries, subscriptions
 from storage.database import Database
-from storage.models import BroadcastKind, ChatType, Delivery, DeliveryStatus, utcnow
+from storage.models import Delivery, DeliveryStatus
+from tests.broadcasting import queue_broadcast
 from tests.conftest import ADMIN_ID, DATABASE_URL_VAR, Clock
 from tests.fakebot import FakeBotApi, FloodLimits, UserRef
 from tests.processes import BotProcess, start_bot_process
@@ -36,24 +36,6 @@ async def fake() -> AsyncIterator[FakeBotApi]:
         for chat_id in CHATS:
             api.private_chat(UserRef(chat_id))
         yield api
-
-
-async def queue_broadcast(database: Database, text: str) -> int:
-    async with database.writing() as session:
-        for chat_id in CHATS:
-            await subscriptions.subscribe(
-                session, chat_id=chat_id, chat_type=ChatType.PRIVATE, case_id="tabarak"
-            )
-        broadcast = await deliveries.start_now(
-            session,
-            kind=BroadcastKind.UPDATE,
-            case_id="tabarak",
-            text=text,
-            created_by=None,
-            now=utcnow(),
-        )
-    assert broadcast.id is not None
-    return broadcast.id
 
 
 def delivered(fake: FakeBotApi, text: str) -> list[int]:
@@ -113,13 +95,13 @@ async def test_two_instances_one_active_the_standby_takes_over_when_it_is_killed
         assert health[0] == 200  # a standby is healthy
 
         # A broadcast reaches every subscriber exactly once with both running.
-        await queue_broadcast(database, "One")
+        await queue_broadcast(database, CHATS, "One")
         await fake.wait_for(lambda: len(delivered(fake, "One")) >= len(CHATS), seconds=60)
         await asyncio.sleep(1.0)  # anything doubled would have arrived by now
         assert sorted(delivered(fake, "One")) == CHATS
 
         # The active one is killed mid-broadcast; the standby takes over and finishes.
-        broadcast = await queue_broadcast(database, "Two")
+        broadcast = await queue_broadcast(database, CHATS, "Two")
         await fake.wait_for(lambda: len(delivered(fake, "Two")) >= 40, seconds=60)
         assert active.process is not None
         active.process.send_signal(signal.SIGKILL)

@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.context import HearingWatchApp
-from storage import deliveries, subscriptions
-from storage.models import BroadcastKind, ChatType
+from tests.broadcasting import queue_broadcast
 from tests.fakebot import FakeBotApi, FloodLimits, UserRef
 
 CHATS = list(range(95_001, 95_151))  # 5 seconds at 30 a second
@@ -26,19 +25,7 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 async def test_replies_during_a_broadcast_are_not_refused(
     bot: HearingWatchApp, fake: FakeBotApi
 ) -> None:
-    async with bot.bot_data.database.writing() as session:
-        for chat_id in CHATS:
-            await subscriptions.subscribe(
-                session, chat_id=chat_id, chat_type=ChatType.PRIVATE, case_id="tabarak"
-            )
-        await deliveries.start_now(
-            session,
-            kind=BroadcastKind.UPDATE,
-            case_id="tabarak",
-            text="News",
-            created_by=None,
-            now=bot.bot_data.clock(),
-        )
+    await queue_broadcast(bot.bot_data.database, CHATS)
     await bot.bot_data.signals.deliveries_queued()
     await fake.wait_for(lambda: sum(fake.received(c) for c in CHATS) >= 20)
     readers = [UserRef(96_000 + n) for n in range(10)]
