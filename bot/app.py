@@ -14,7 +14,16 @@ from telegram.ext import ApplicationBuilder, Defaults
 from bot import reminders
 from bot.bot_api import WatchedRequest
 from bot.context import CONTEXT_TYPES, HearingWatchApp, Status
-from bot.handlers import broadcasts, calendar, common, language, observe, staff, supporters
+from bot.handlers import (
+    broadcasts,
+    calendar,
+    common,
+    language,
+    observe,
+    privacy,
+    staff,
+    supporters,
+)
 from bot.settings import DeliverySettings, Settings
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
@@ -126,6 +135,7 @@ def build_application(
     supporters.register(app)
     language.register(app)
     calendar.register(app)
+    privacy.register(app)
     staff.register(app)
     broadcasts.register(app)
     reminders.register(app)
