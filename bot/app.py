@@ -22,6 +22,7 @@ from bot.handlers import (
     common,
     language,
     observe,
+    privacy,
     staff,
     supporters,
 )
@@ -165,6 +166,7 @@ def build_application(
     supporters.register(app)
     language.register(app)
     calendar.register(app)
+    privacy.register(app)
     staff.register(app)
     broadcasts.register(app)
     reminders.register(app)

@@ -27,7 +27,7 @@ from telegram.error import NetworkError, TelegramError
 from bot import bot_api, reminders
 from bot.app import build_application
 from bot.context import HearingWatchApp
-from bot.handlers import broadcasts
+from bot.handlers import broadcasts, privacy
 from bot.menus import set_default_menu, set_staff_menu
 from bot.settings import Settings
 from bot.web import UnavailableError, Webhook, web_app
@@ -129,6 +129,7 @@ class Service:
             self._reconcile_task.cancel()
         reminders.deactivate(self.app)
         broadcasts.deactivate(self.app)
+        privacy.deactivate(self.app)
         if self._server is not None:
             self._server.should_exit = True
         if self.app.running:
@@ -247,6 +248,7 @@ class Service:
         data.metrics.active.set(1)
         self.supervisor.start("delivery", self._deliver, stall_after=60.0)
         broadcasts.activate(self.app)
+        privacy.activate(self.app)
         if self.settings.telegram.mode == "polling":
             self.supervisor.start("polling", self._poll, stall_after=None)
         else:
@@ -260,6 +262,7 @@ class Service:
         self.became_active.clear()
         reminders.deactivate(self.app)
         broadcasts.deactivate(self.app)
+        privacy.deactivate(self.app)
         await self.supervisor.stop("polling")
         await self.supervisor.stop("webhook")
         await self._stop_sending()

@@ -233,6 +233,14 @@ class I18nSettings(_Section):
     default_language: Literal["kk", "ru", "en"] = "en"
 
 
+class PrivacySettings(_Section):
+    """How long the bot keeps what it must hold for a while."""
+
+    # A finished broadcast's delivery rows (which chat was sent what, and when) are deleted this
+    # many days after it finished; its figures stay on the broadcast. 0: at the next purge.
+    keep_deliveries_days: Annotated[int, Field(ge=0)] = 7
+
+
 class Settings(BaseSettings):
     """Everything an operator configures."""
 
@@ -251,6 +259,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     reminders: RemindersSettings = RemindersSettings()
     i18n: I18nSettings = I18nSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @classmethod
     def settings_customise_sources(

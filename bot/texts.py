@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("calendar", N_("A case's hearings for your phone's calendar: /calendar <id>")),
     ("remind", N_("When this chat is reminded before a hearing")),
     ("language", N_("The language I write in")),
+    ("forget", N_("Erase everything this bot keeps about this chat")),
     ("help", N_("What this bot does")),
 )
 
@@ -34,11 +35,13 @@ START = N_(
     " happened, so that supporters can be there.\n\n"
     "/cases shows the cases and their next hearings; press Subscribe under one to follow it."
     " In a group, the group's administrators subscribe the whole group.\n"
-    "/help lists every command."
+    "/help lists every command; /forget erases everything the bot keeps about this chat."
 )
 HELP_FOOTER = N_(
     "A subscription belongs to the chat: in a group, only its administrators change it."
-    "\nThis bot keeps only this chat's numeric id, its language and the cases it follows."
+    "\nThis bot keeps only this chat's numeric id, its language, its reminder choice and the"
+    " cases it follows, and for a few days which of its messages reached this chat."
+    " /forget erases all of it at once."
 )
 USAGE = {
     "case": N_("Which case? Send /case followed by its id, for example: /case tabarak"),
@@ -64,6 +67,15 @@ CHOICE_OUT_OF_DATE = N_("That choice is out of date; send /remind again.")
 LANGUAGE_CHOICE = N_("Choose the language I write to this chat in:")
 LANGUAGE_SET = N_("From now on I write to this chat in English.")
 LANGUAGE_USAGE = N_("Send /language followed by kk, ru or en, or choose:")
+FORGET_QUESTION = N_(
+    "Erase everything this bot keeps about this chat? That is the cases it follows, its"
+    " reminder and language choices, and the record of the messages sent to it."
+    " It cannot be undone."
+)
+FORGET_BUTTON = N_("Forget this chat")
+KEEP_BUTTON = N_("Keep")
+FORGET_KEPT = N_("Nothing was erased.")
+ONLY_GROUP_ADMINS_FORGET = N_("Only this group's administrators can make the bot forget it.")
 BUTTON_SUBSCRIBE = N_("Subscribe · {case_id}")
 BUTTON_UNSUBSCRIBE = N_("Unsubscribe · {case_id}")
 BUTTON_ALL = N_("All")
@@ -322,3 +334,14 @@ def reminder_choice(t: Translator, choice: list[str] | None, offsets: tuple[str,
 def offset_label(t: Translator, offset: str) -> str:
     """'1d' → '1 day', '2h' → '2 hours', '30m' → '30 minutes'."""
     return duration(t, parse_duration(offset))
+
+
+def forgotten(t: Translator, subscriptions: int) -> str:
+    """The answer to a confirmed /forget."""
+    followed = t.plural("{count} subscription", "{count} subscriptions", subscriptions)
+    return t(
+        "Done: this bot keeps nothing about this chat any more. Erased: {subscriptions}, the"
+        " reminder and language choices, and the record of the messages sent here."
+        " If this chat writes to the bot again, it starts afresh.",
+        subscriptions=followed,
+    )

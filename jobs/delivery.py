@@ -35,7 +35,7 @@ from jobs import logref
 from jobs.limits import Limits, RateLimiter
 from jobs.metrics import Metrics
 from jobs.outage import Outage, backoff, is_database_outage
-from storage import deliveries
+from storage import deliveries, privacy
 from storage.database import Database
 from storage.deliveries import DeliveryResult, PendingDelivery
 from storage.models import DeliveryStatus, utcnow
@@ -512,6 +512,9 @@ class DeliveryEngine:
                         await deliveries.finish(
                             session, broadcast_id=broadcast_id, now=self._wall_clock()
                         )
+                if set(broadcast_ids) - left:
+                    # A closed case's subscriptions were kept only for its closing notice.
+                    await privacy.release_closed_cases(session)
         except Exception as exc:
             if not is_database_outage(exc):
                 raise

@@ -382,11 +382,33 @@ async def unfinished(session: AsyncSession, broadcast_ids: Iterable[int]) -> set
 
 
 async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> None:
+    """Mark a broadcast done, with its figures stored on it (its delivery rows will go)."""
+    figures = await _count(session, broadcast_id)
     await session.execute(
         update(Broadcast)
         .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.SENDING)
-        .values(status=BroadcastStatus.DONE, finished_at=now)
+        .values(status=BroadcastStatus.DONE, finished_at=now, **_totals(figures))
     )
+
+
+async def store_totals(session: AsyncSession, *, broadcast_id: int) -> None:
+    """Store a finished broadcast's figures from its delivery rows, if it has none stored yet
+    (it finished before they were kept)."""
+    figures = await _count(session, broadcast_id)
+    await session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.sent).is_(None))
+        .values(**_totals(figures))
+    )
+
+
+def _totals(figures: Progress) -> dict[str, Any]:
+    return {
+        "sent": figures.sent,
+        "unreachable": figures.unreachable,
+        "failed": figures.failed,
+        "failure_reasons": figures.failure_reasons,
+    }
 
 
 async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> None:
@@ -428,8 +450,31 @@ async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> No
         await session.delete(old)
 
 
+def _stored(broadcast: Broadcast) -> Progress | None:
+    """The figures stored on a finished broadcast, if any."""
+    if broadcast.sent is None:
+        return None
+    unreachable, failed = broadcast.unreachable or 0, broadcast.failed or 0
+    return Progress(
+        total=broadcast.sent + unreachable + failed,
+        sent=broadcast.sent,
+        unreachable=unreachable,
+        failed=failed,
+        pending=0,
+        failure_reasons=dict(broadcast.failure_reasons or {}),
+    )
+
+
 async def progress(session: AsyncSession, *, broadcast_id: int) -> Progress:
-    """Counts by status, and why deliveries failed."""
+    """Counts by status, and why deliveries failed: stored on the broadcast once it finished
+    (its delivery rows may be purged), else counted from the rows."""
+    broadcast = await session.get(Broadcast, broadcast_id)
+    stored = _stored(broadcast) if broadcast is not None else None
+    return stored if stored is not None else await _count(session, broadcast_id)
+
+
+async def _count(session: AsyncSession, broadcast_id: int) -> Progress:
+    """Counts by status from the delivery rows."""
     rows = await session.execute(
         select(Delivery.status, Delivery.last_error, func.count())
         .where(Delivery.broadcast_id == broadcast_id)
@@ -460,7 +505,7 @@ async def recent(session: AsyncSession, *, limit: int = 10) -> list[tuple[Broadc
         .limit(limit)
     )
     return [
-        (broadcast, await progress(session, broadcast_id=broadcast.id or 0))
+        (broadcast, _stored(broadcast) or await _count(session, broadcast.id or 0))
         for broadcast in result.scalars()
     ]
 

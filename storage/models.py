@@ -209,6 +209,12 @@ class Broadcast(SQLModel, table=True):
     preview_chat_id: int | None = Field(default=None, sa_type=BigInteger)
     preview_message_id: int | None = None
     reported: bool = False  # the final report was shown
+    # Its figures, stored when it finishes: they outlive its delivery rows, which the purge
+    # deletes after [privacy] keep_deliveries_days. None until then.
+    sent: int | None = None
+    unreachable: int | None = None
+    failed: int | None = None
+    failure_reasons: dict[str, int] | None = Field(default=None, sa_type=JSON)
     # Set on reminders: "<hearing>:<instant>:<offset>"; unique, so a reminder is made once.
     reminder_key: str | None = Field(default=None, max_length=80)
 
