@@ -31,7 +31,9 @@ EXAMPLES: Final = {
     "editcase": N_("/editcase tabarak title Tilek Tabarak"),
     "closecase": N_("/closecase tabarak"),
     "addhearing": N_("/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent; Pushkin St 1"),
-    "edithearing": N_("/edithearing #3 court Panfilov district court"),
+    "edithearing": N_(
+        "/edithearing #3 time 10:00 or /edithearing #3 court Panfilov district court"
+    ),
     "postpone": N_("/postpone #3 2026-12-21 tba the judge is ill"),
     "cancelhearing": N_("/cancelhearing #3 the charges were dropped"),
     "hearings": N_("/hearings or /hearings tabarak"),
@@ -274,24 +276,38 @@ def parse_addhearing(text: str) -> AddHearing:
 
 
 def parse_edithearing(text: str) -> EditHearing:
-    """``#N <court|city|address|zone> <value>``; an address of - clears it."""
+    """``#N <court|city|address|zone|time|date> <value>``; an address of - clears it.
+
+    A time is HH:MM and a date YYYY-MM-DD, both given back in that form.
+    """
     words = _words(text, 2)
     if len(words) < 3:
         raise UsageError(
             "edithearing",
-            "Give the hearing id, the field (court, city, address or zone) and the new value.",
+            "Give the hearing id, the field (court, city, address, zone, time or date) and the"
+            " new value.",
         )
     hearing_id = _hearing_id("edithearing", words[0])
     field = words[1].lower()
     if field not in HEARING_FIELDS:
         raise UsageError(
             "edithearing",
-            "“{word}” is not a field of a hearing: use court, city, address or zone.",
+            "“{word}” is not a field of a hearing: use court, city, address, zone, time or date.",
             word=words[1][:50],
         )
     value: str | None = " ".join(words[2].split())
     limits = {"court": MAX_COURT, "city": MAX_CITY, "address": MAX_ADDRESS}
-    if field == "zone":
+    if field == "time":
+        at = _time("edithearing", value or "")
+        if at is None:  # "not announced" again is a change of plan: /postpone says so
+            raise UsageError(
+                "edithearing",
+                "Give the hour as HH:MM; to make it not announced again, use /postpone.",
+            )
+        value = at.strftime("%H:%M")
+    elif field == "date":
+        value = _date("edithearing", value or "").isoformat()
+    elif field == "zone":
         value = _zone("edithearing", value or "")
     elif field == "address" and value in _CLEAR:
         value = None

@@ -3,14 +3,16 @@ reader's language (bot/i18n.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 
 from bot.i18n import LANGUAGES, N_, Translator, translator
 from bot.parsing import EXAMPLES, UsageError
-from bot.texts import escape, format_place, format_when
+from bot.texts import escape, format_offset, format_place, format_when
 from storage.editing import ScheduleError
 from storage.models import AuditEntry, Case, Hearing, Role
+from storage.schedule import local_start
 from storage.staff import StaffError
 
 NOT_STAFF = N_("This command is for the schedule's staff.")
@@ -39,6 +41,8 @@ FIELDS = {
     "city": N_("city"),
     "address": N_("address"),
     "zone": N_("time zone"),
+    "time": N_("time"),
+    "date": N_("date"),
     "reason": N_("reason"),
 }
 # Words that errors put into their messages: the hearing's state, or the field at fault.
@@ -65,7 +69,10 @@ STAFF_COMMANDS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("editcase", N_("Edit a case: /editcase <id> title|description <value>")),
         ("closecase", N_("Close a case")),
         ("addhearing", N_("Add a hearing: /addhearing <case> <date> <time|tba> <court>; <city>")),
-        ("edithearing", N_("Edit a hearing: /edithearing #N court|city|address|zone <value>")),
+        (
+            "edithearing",
+            N_("Edit a hearing: /edithearing #N court|city|address|zone|time|date <value>"),
+        ),
         ("cancelhearing", N_("Cancel a hearing: /cancelhearing #N [reason]")),
         ("grant", N_("Make a moderator: /grant <user-id>")),
         ("revoke", N_("Remove a moderator: /revoke <user-id>")),
@@ -233,6 +240,54 @@ def postponed_notice(t: Translator, case: Case, old: Hearing, new: Hearing) -> s
     if old.reason:
         lines.append(t("Reason: {reason}", reason=escape(old.reason)))
     lines.append(f"/case {case.id}")
+    return "\n".join(lines)
+
+
+def _hour(hearing: Hearing) -> str:
+    """'10:00 (Asia/Almaty, UTC+5)'."""
+    start = local_start(hearing)
+    return f"{start:%H:%M} ({hearing.timezone}, {format_offset(start.utcoffset())})"
+
+
+def corrected_notice(
+    t: Translator, case: Case, hearing: Hearing, was: dt.datetime, was_tba: bool
+) -> str:
+    """A hearing's hour announced, or its hour or date corrected: not a postponement.
+
+    ``was`` is the hearing's local start before the change, ``was_tba`` whether its hour was
+    not announced.
+    """
+    start = local_start(hearing)
+    if start.date() != was.date():
+        lines = [
+            t("<b>Date corrected</b>: {title}", title=escape(case.title)),
+            t(
+                "The hearing is on <b>{when}</b>, not on {old}. The date was corrected; the"
+                " hearing was not postponed.",
+                when=format_when(t, hearing),
+                old=t.date(was),
+            ),
+        ]
+    elif was_tba:
+        lines = [
+            t("<b>Hour announced</b>: {title}", title=escape(case.title)),
+            t(
+                "The hour of the hearing on {date} is announced: <b>{time}</b>",
+                date=t.date(start),
+                time=_hour(hearing),
+            ),
+        ]
+    else:
+        lines = [
+            t("<b>Hour corrected</b>: {title}", title=escape(case.title)),
+            t(
+                "The hearing on {date} starts at <b>{time}</b>, not at {old}.",
+                date=t.date(start),
+                time=_hour(hearing),
+                old=f"{was:%H:%M}",
+            ),
+        ]
+    lines += [format_place(hearing), f"/case {case.id}"]
     return "\n".join(lines)
 
 

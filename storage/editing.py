@@ -11,13 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
-from storage.schedule import hearing_instant, is_upcoming, local_start
+from storage.schedule import hearing_instant, hearings_of, is_upcoming, local_slot, local_start
 from storage.staff import record
 
 CaseField = Literal["title", "description"]
-HearingField = Literal["court", "city", "address", "zone"]
+HearingField = Literal["court", "city", "address", "zone", "time", "date"]
 CASE_FIELDS: tuple[CaseField, ...] = ("title", "description")
-HEARING_FIELDS: tuple[HearingField, ...] = ("court", "city", "address", "zone")
+HEARING_FIELDS: tuple[HearingField, ...] = ("court", "city", "address", "zone", "time", "date")
+# The fields that correct when a hearing takes place: subscribers are told, reminders move.
+WHEN_FIELDS: tuple[HearingField, ...] = ("time", "date")
 
 
 class ScheduleError(Exception):
@@ -92,6 +94,29 @@ def _future_instant(day: dt.date, at: dt.time | None, zone: str, now: dt.datetim
     return instant
 
 
+async def _check_free(
+    session: AsyncSession,
+    case_id: str,
+    day: dt.date,
+    at: dt.time | None,
+    *,
+    besides: int | None = None,
+) -> None:
+    """ScheduleError when another hearing of the case is at this local date and hour.
+
+    A schedule file knows an unkeyed hearing by its date and time, so two at the same ones
+    would not survive an export and an import.
+    """
+    for other in await hearings_of(session, case_id):
+        if other.id != besides and local_slot(other) == (day, at):
+            raise ScheduleError(
+                "Hearing #{number} of this case is on {when} already; two hearings of a case"
+                " cannot share a date and time.",
+                number=other.id,
+                when=f"{day.isoformat()} {at.strftime('%H:%M') if at else 'tba'}",
+            )
+
+
 async def add_case(
     session: AsyncSession, *, actor: int, case_id: str, title: str, description: str
 ) -> Case:
@@ -161,6 +186,8 @@ async def add_hearing(
 ) -> Hearing:
     """A new scheduled hearing; dates in the past are refused."""
     await active_case(session, case_id)
+    starts_at = _future_instant(day, at, zone, now)
+    await _check_free(session, case_id, day, at)
     hearing = Hearing(
         case_id=case_id,
         court=court,
@@ -168,7 +195,7 @@ async def add_hearing(
         address=address,
         timezone=zone,
         time_tba=at is None,
-        starts_at=_future_instant(day, at, zone, now),
+        starts_at=starts_at,
     )
     session.add(hearing)
     await session.flush()
@@ -182,16 +209,54 @@ async def add_hearing(
     return hearing
 
 
-async def edit_hearing(
-    session: AsyncSession, *, actor: int, hearing_id: int, field: HearingField, value: str | None
-) -> Hearing:
-    """Change a hearing's court, city, address (None clears it) or zone.
+async def _correct_when(
+    session: AsyncSession, hearing: Hearing, field: HearingField, value: str, now: dt.datetime
+) -> None:
+    """Give a scheduled hearing its announced hour or its corrected date, in its own zone."""
+    if hearing.status != HearingStatus.SCHEDULED:
+        raise ScheduleError(
+            "Hearing #{number} is {status}; only a scheduled one's date or time can be changed.",
+            number=hearing.id,
+            status=hearing.status,
+        )
+    await active_case(session, hearing.case_id)
+    day, at = local_slot(hearing)
+    if field == "time":
+        at = dt.time.fromisoformat(value)
+    else:
+        day = dt.date.fromisoformat(value)
+    if (day, at) == local_slot(hearing):
+        raise ScheduleError(
+            "Hearing #{number} is on that date and time already.", number=hearing.id
+        )
+    starts_at = _future_instant(day, at, hearing.timezone, now)
+    await _check_free(session, hearing.case_id, day, at, besides=hearing.id)
+    hearing.starts_at = starts_at
+    hearing.time_tba = at is None
 
-    A new zone keeps the local date and hour, which is what the court announced.
+
+async def edit_hearing(
+    session: AsyncSession,
+    *,
+    actor: int,
+    hearing_id: int,
+    field: HearingField,
+    value: str | None,
+    now: dt.datetime | None = None,
+) -> Hearing:
+    """Change a hearing's court, city, address (None clears it), zone, time or date.
+
+    A new zone keeps the local date and hour, which is what the court announced. A time
+    (HH:MM) or a date (YYYY-MM-DD) corrects when a scheduled hearing takes place without
+    postponing it: refused before ``now`` and at another hearing's date and time.
     """
     hearing = await _hearing(session, hearing_id)
     before = hearing_snapshot(hearing)
-    if field == "zone":
+    if field in WHEN_FIELDS:
+        if value is None or now is None:
+            raise ValueError(f"a new {field} needs its value and the current time")
+        await _correct_when(session, hearing, field, value, now)
+    elif field == "zone":
         assert value is not None
         start = local_start(hearing)
         hearing.starts_at = hearing_instant(
@@ -250,6 +315,7 @@ async def postpone(
         raise ScheduleError(
             "Hearing #{number} is on that date and time already.", number=hearing_id
         )
+    await _check_free(session, old.case_id, day, at)
     session.add(new)
     await session.flush()
     old.status = HearingStatus.POSTPONED

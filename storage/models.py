@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -11,11 +12,18 @@ from sqlmodel import Field, SQLModel
 
 CASE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 CASE_ID_MAX_LENGTH = 40  # keeps "unsub:<case-id>" inside Telegram's 64-byte callback data
+HEARING_KEY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,38}[A-Za-z0-9])?$"
+HEARING_KEY_MAX_LENGTH = 40
 
 
 def utcnow() -> datetime:
     """The current instant, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def new_hearing_key() -> str:
+    """A fresh key for a hearing, unique within its case in practice (the index enforces it)."""
+    return "h" + secrets.token_hex(4)
 
 
 class CaseStatus(StrEnum):
@@ -58,9 +66,13 @@ class Hearing(SQLModel, table=True):
     """
 
     __tablename__ = "hearings"
+    __table_args__ = (Index("ix_hearings_case_key", "case_id", "key", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="cases.id", index=True, max_length=CASE_ID_MAX_LENGTH)
+    # How a schedule file names the hearing within its case: import finds it by this key even
+    # when its date or time changed. Not the id, so that a file can move between databases.
+    key: str = Field(default_factory=new_hearing_key, max_length=HEARING_KEY_MAX_LENGTH)
     court: str = Field(max_length=200)
     city: str = Field(max_length=100)
     address: str | None = Field(default=None, max_length=300)

@@ -28,6 +28,12 @@ def local_start(hearing: Hearing) -> datetime:
     return hearing.starts_at.astimezone(ZoneInfo(hearing.timezone))
 
 
+def local_slot(hearing: Hearing) -> tuple[date, time | None]:
+    """The local date and hour (None: not announced) that no other hearing of its case may have."""
+    start = local_start(hearing)
+    return start.date(), None if hearing.time_tba else start.time()
+
+
 def is_upcoming(hearing: Hearing, now: datetime) -> bool:
     """Whether a scheduled hearing is still ahead (a date-only hearing stays so all its day)."""
     if hearing.status != HearingStatus.SCHEDULED:

@@ -7,6 +7,7 @@ title = "Tilek Tabarak"
 description = "..."
 
   [[cases.hearings]]
+  key = "h12"                # optional: how the file names the hearing within its case
   date = 2020-01-16
   time = "tba"               # or "10:00"
   timezone = "Asia/Almaty"   # optional: [schedule] timezone
@@ -17,33 +18,46 @@ description = "..."
   reason = "..."             # optional: why it was postponed or cancelled
 ```
 
-A hearing is known within its case by its local date and time, which edits never change
-(a postponement makes a new hearing), so importing the same file twice changes nothing.
+A hearing is known within its case by its key, which export always writes, so an import can
+correct its date or time; one without a key (a file written by hand, the seed) by its local date
+and time. No two hearings of a case share a date and time, in a file or in the database, so
+importing the same file twice changes nothing and an export imports back as it was.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import (
     CASE_ID_MAX_LENGTH,
     CASE_ID_PATTERN,
+    HEARING_KEY_MAX_LENGTH,
+    HEARING_KEY_PATTERN,
     Case,
     CaseStatus,
     Hearing,
     HearingStatus,
 )
-from storage.schedule import hearing_instant, hearings_of, local_start
+from storage.schedule import hearing_instant, hearings_of, local_slot, local_start
 
 SEED_FILE = Path(__file__).with_name("seed.toml")
 TBA = "tba"
@@ -72,7 +86,14 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def slot_text(slot: tuple[dt.date, dt.time | None]) -> str:
+    """'2026-12-16 10:00', or '2026-12-16 tba'."""
+    day, at = slot
+    return f"{day.isoformat()} {TBA if at is None else at.strftime('%H:%M')}"
+
+
 class HearingEntry(_Entry):
+    key: str | None = None
     date: dt.date
     time: str = TBA
     timezone: str | None = None
@@ -89,6 +110,18 @@ class HearingEntry(_Entry):
         at = parse_time(value)
         return TBA if at is None else at.strftime("%H:%M")
 
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and (
+            len(value) > HEARING_KEY_MAX_LENGTH or not re.match(HEARING_KEY_PATTERN, value)
+        ):
+            raise ValueError(
+                f"{value[:50]!r} is not a key: use letters, digits, - and _,"
+                f" at most {HEARING_KEY_MAX_LENGTH}"
+            )
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
@@ -100,7 +133,8 @@ class HearingEntry(_Entry):
         return value
 
     @property
-    def key(self) -> tuple[dt.date, dt.time | None]:
+    def slot(self) -> tuple[dt.date, dt.time | None]:
+        """The local date and hour (None: not announced)."""
         return self.date, parse_time(self.time)
 
 
@@ -113,9 +147,15 @@ class CaseEntry(_Entry):
 
     @model_validator(mode="after")
     def _consistent_hearings(self) -> Self:
-        keys = [hearing.key for hearing in self.hearings]
-        if len(set(keys)) != len(keys):
-            raise ValueError("two hearings share a date and time")
+        problems = []
+        slots = [hearing.slot for hearing in self.hearings]
+        for slot in sorted({s for s in slots if slots.count(s) > 1}, key=slot_text):
+            problems.append(f"two hearings are on {slot_text(slot)}")
+        keys = [hearing.key for hearing in self.hearings if hearing.key is not None]
+        for key in sorted({k for k in keys if keys.count(k) > 1}):
+            problems.append(f"two hearings have the key {key!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
         dates = {hearing.date for hearing in self.hearings}
         for hearing in self.hearings:
             if hearing.postponed_to is not None and hearing.postponed_to not in dates:
@@ -128,6 +168,8 @@ class CaseEntry(_Entry):
 
 class ScheduleFile(_Entry):
     cases: list[CaseEntry] = []
+    # Where it was read from: names the file when applying it finds a problem.
+    _source: Path = PrivateAttr(default=Path("schedule"))
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Self:
@@ -147,7 +189,7 @@ def read_schedule_file(path: Path) -> ScheduleFile:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ScheduleFileError(path, [f"not valid TOML: {exc}"]) from None
     try:
-        return ScheduleFile.model_validate(raw)
+        schedule = ScheduleFile.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -157,6 +199,8 @@ def read_schedule_file(path: Path) -> ScheduleFile:
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"{where or 'file'}: {message}")
         raise ScheduleFileError(path, problems) from None
+    schedule._source = path
+    return schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +218,19 @@ class ImportReport:
         return any(counts)
 
 
-def _hearing_key(hearing: Hearing) -> tuple[dt.date, dt.time | None]:
-    start = local_start(hearing)
-    return start.date(), None if hearing.time_tba else start.time()
+def _match(items: list[HearingEntry], hearings: list[Hearing]) -> list[Hearing | None]:
+    """The stored hearing each entry names (None: a new one).
+
+    By key first; then an entry without a key, or with one this database does not know (a file
+    from another database), by its date and time among the hearings no key claimed.
+    """
+    by_key = {hearing.key: hearing for hearing in hearings}
+    matched = [by_key.get(item.key) if item.key else None for item in items]
+    claimed = {hearing.id for hearing in matched if hearing is not None}
+    free = {local_slot(h): h for h in hearings if h.id not in claimed}
+    return [
+        hearing or free.pop(item.slot, None) for item, hearing in zip(items, matched, strict=True)
+    ]
 
 
 def _assign(row: object, values: dict[str, object]) -> bool:
@@ -192,9 +246,14 @@ def _assign(row: object, values: dict[str, object]) -> bool:
 async def apply_schedule(
     session: AsyncSession, schedule: ScheduleFile, *, default_zone: str
 ) -> ImportReport:
-    """Insert or update every case and hearing in ``schedule``; others are left alone."""
+    """Insert or update every case and hearing in ``schedule``; others are left alone.
+
+    A hearing the file moves onto the date and time of one it does not name is refused with a
+    ScheduleFileError listing every such problem; the caller's transaction then changes nothing.
+    """
     cases_added = cases_updated = hearings_added = hearings_updated = 0
-    for entry in schedule.cases:
+    problems: list[str] = []
+    for case_index, entry in enumerate(schedule.cases):
         case = await session.get(Case, entry.id)
         values: dict[str, object] = {
             "title": entry.title,
@@ -208,11 +267,24 @@ async def apply_schedule(
             cases_updated += 1
         await session.flush()
 
-        existing = {_hearing_key(h): h for h in await hearings_of(session, entry.id)}
+        existing = await hearings_of(session, entry.id)
+        matches = _match(entry.hearings, existing)
+        named = {hearing.id for hearing in matches if hearing is not None}
+        left_alone = {local_slot(h): h for h in existing if h.id not in named}
+        clashes = [
+            f"cases[{case_index}].hearings[{index}]: {slot_text(item.slot)} is the date and"
+            f" time of hearing #{left_alone[item.slot].id} of the case, which the file does not"
+            " name; two hearings of a case cannot share them"
+            for index, item in enumerate(entry.hearings)
+            if item.slot in left_alone
+        ]
+        if clashes:
+            problems += clashes
+            continue
         rows: list[tuple[HearingEntry, Hearing, bool]] = []
-        for item in entry.hearings:
+        for item, hearing in zip(entry.hearings, matches, strict=True):
             zone = item.timezone or default_zone
-            day, at = item.key
+            day, at = item.slot
             hearing_values: dict[str, object] = {
                 "court": item.court,
                 "city": item.city,
@@ -223,7 +295,8 @@ async def apply_schedule(
                 "time_tba": at is None,
                 "starts_at": hearing_instant(day, at, zone),
             }
-            hearing = existing.get(item.key)
+            if item.key is not None:
+                hearing_values["key"] = item.key
             is_new = hearing is None
             if hearing is None:
                 hearing = Hearing(case_id=entry.id, **hearing_values)  # type: ignore[arg-type]
@@ -248,6 +321,8 @@ async def apply_schedule(
                     hearing.revision += 1
                     hearings_updated += 1
         await session.flush()
+    if problems:
+        raise ScheduleFileError(schedule._source, problems)
     return ImportReport(cases_added, cases_updated, hearings_added, hearings_updated)
 
 
@@ -292,6 +367,7 @@ async def export_schedule(session: AsyncSession) -> str:
             lines += [
                 "",
                 "  [[cases.hearings]]",
+                f"  key = {_toml_string(hearing.key)}",
                 f"  date = {start.date().isoformat()}",
                 f"  time = {_toml_string(TBA if hearing.time_tba else start.strftime('%H:%M'))}",
                 f"  timezone = {_toml_string(hearing.timezone)}",

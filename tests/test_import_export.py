@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,10 @@ import pytest
 from bot.app import prepare_database
 from bot.cli import main
 from bot.settings import Settings
+from jobs.reminders import ReminderRules, keys_of
 from storage import schedule
 from storage.database import Database
+from storage.schedule_file import SEED_FILE
 from storage.staff import latest_audit
 from tests.snapshot import snapshot
 
@@ -104,3 +108,94 @@ async def test_a_bad_file_changes_nothing_and_lists_every_problem(
 async def test_import_of_a_missing_file(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert await run("import", "/nonexistent.toml", "--config", config) != 0
     assert "cannot be read" in capsys.readouterr().err
+
+
+NEW_CASE = (
+    '\n[[cases]]\nid = "new-case"\ntitle = "New"\n'
+    '  [[cases.hearings]]\n  date = 2027-03-01\n  time = "tba"\n'
+    '  court = "Court"\n  city = "City"\n'
+)
+
+
+async def test_import_with_a_key_moves_the_same_hearing(
+    seeded: None, config: str, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10: a time corrected in the file moves the hearing, with its reminders."""
+    path = tmp_path / "schedule.toml"
+    path.write_text(NEW_CASE, encoding="utf-8")
+    assert await run("import", str(path), "--config", config) == 0
+    assert await run("export", str(path), "--config", config) == 0
+    exported = path.read_text(encoding="utf-8")
+    assert exported.count("  key = ") == 5  # every hearing, the seed's four and the new one
+    database = Database(database_url)
+    async with database.reading() as session:
+        [before] = await schedule.hearings_of(session, "new-case")
+    old_keys = keys_of([before], ReminderRules())
+
+    path.write_text(
+        exported.replace(
+            'date = 2027-03-01\n  time = "tba"', 'date = 2027-03-01\n  time = "10:00"'
+        ),
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert await run("import", str(path), "--config", config) == 0
+    assert "0 cases added, 0 updated; 0 hearings added, 1 updated" in capsys.readouterr().out
+    async with database.reading() as session:
+        [after] = await schedule.hearings_of(session, "new-case")
+        audit = await latest_audit(session, 1)
+    await database.dispose()
+    assert after.id == before.id
+    assert after.key == before.key
+    assert (after.time_tba, after.starts_at) == (False, datetime(2027, 3, 1, 5, 0, tzinfo=UTC))
+    assert after.revision == before.revision + 1
+    new_keys = keys_of([after], ReminderRules())
+    assert not new_keys & old_keys  # fresh reminders for the new hour, none left for the old
+    assert all("20270301T050000Z" in key for key in new_keys)
+    assert audit[0].action == "import"
+
+    capsys.readouterr()
+    assert await run("import", str(path), "--config", config) == 0  # again: nothing to do
+    assert "0 hearings added, 0 updated" in capsys.readouterr().out
+    assert await run("export", "--config", config) == 0
+    assert capsys.readouterr().out == path.read_text(encoding="utf-8")
+
+
+async def test_a_file_without_keys_is_matched_by_date_and_time(
+    seeded: None, config: str, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "schedule.toml"
+    path.write_text(SEED_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    database = Database(database_url)
+    before = await snapshot(database)
+    assert await run("import", str(path), "--config", config) == 0
+    assert "0 cases added, 0 updated; 0 hearings added, 0 updated" in capsys.readouterr().out
+    assert await snapshot(database) == before
+    await database.dispose()
+
+
+async def test_a_key_cannot_move_a_hearing_onto_another(
+    seeded: None, config: str, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file names the scheduled hearing by its key and moves it onto the postponed one's
+    date, which the file leaves out: refused, nothing changes, the place is named."""
+    path = tmp_path / "schedule.toml"
+    assert await run("export", str(path), "--config", config) == 0
+    exported = tomllib.loads(path.read_text(encoding="utf-8"))
+    tabarak = next(case for case in exported["cases"] if case["id"] == "tabarak")
+    postponed, scheduled = tabarak["hearings"]
+    path.write_text(
+        '[[cases]]\nid = "tabarak"\ntitle = "Tilek Tabarak"\n'
+        f'  [[cases.hearings]]\n  key = "{scheduled["key"]}"\n  date = {postponed["date"]}\n'
+        '  time = "tba"\n  court = "Zharkent court"\n  city = "Zharkent"\n',
+        encoding="utf-8",
+    )
+    database = Database(database_url)
+    before = await snapshot(database)
+    capsys.readouterr()
+    assert await run("import", str(path), "--config", config) != 0
+    err = capsys.readouterr().err
+    assert "nothing was changed" in err
+    assert "cases[0].hearings[0]: 2020-01-05 tba is the date and time of hearing #" in err
+    assert await snapshot(database) == before
+    await database.dispose()

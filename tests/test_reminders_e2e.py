@@ -216,3 +216,33 @@ async def test_a_restart_mid_fan_out_sends_each_chat_once(database_url: str, clo
             await stop_bot(app)
         assert [len(reminders_in(fake, u.id)) for u in chats] == [1] * len(chats)
         assert fake.too_many_requests == 0
+
+
+async def test_reminders_come_for_the_hour_once_it_is_announced(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    """Issue 10: a hearing whose hour is not announced gets it; its reminders move to it."""
+    clock.now = at(7, 0)  # before the 08:00 reminder of a hearing with no hour
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    number = await add_hearing(fake, "tba")
+    due = lambda offset: next(  # noqa: E731
+        j.data.due
+        for j in running.job_queue.jobs()  # type: ignore[union-attr]
+        if j.name == f"reminder:{number}:{offset}"
+    )
+    assert due("5m") == at(8, 0)  # both offsets fall on the morning of the day: one reminder
+
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/edithearing #{number} time 10:00")
+    await fake.wait_for(lambda: any("Hour announced" in m["text"] for m in fake.sent_to(alice.id)))
+    await fake.wait_for(lambda: due("5m") == at(9, 55))
+    assert due("1m") == at(9, 59)
+
+    clock.run_from(at(9, 54, 57))  # past 08:00; the 5-minute reminder of 10:00 due in 3 s
+    await reminders.reconcile(running)
+    text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None), seconds=10)
+    assert clock() >= at(9, 55)
+    assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in text
+    await fake.say(alice, ALICE, "/mysubs")
+    assert len(reminders_in(fake, alice.id)) == 1  # none for the 08:00 of the hour not announced

@@ -60,3 +60,23 @@ def test_bad_toml(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ScheduleFileError, match="cannot be read"):
         read_schedule_file(tmp_path / "none.toml")
+
+
+def test_two_hearings_of_a_case_at_one_date_and_time_or_with_one_key(tmp_path: Path) -> None:
+    hearing = '  [[cases.hearings]]\n  key = "{key}"\n  date = 2027-01-0{day}\n  time = "{time}"\n'
+    hearing += '  court = "C"\n  city = "Z"\n'
+    found = problems(
+        tmp_path,
+        VALID_CASE
+        + hearing.format(key="a", day=1, time="10:00")
+        + hearing.format(key="b", day=1, time="10:00")  # the same date and time as a
+        + hearing.format(key="c", day=1, time="tba")  # another slot: the hour not announced
+        + hearing.format(key="c", day=2, time="tba"),  # the same key as the one before
+    )
+    assert found == [
+        "cases[0]: two hearings are on 2027-01-01 10:00; two hearings have the key 'c'"
+    ]
+    found = problems(tmp_path, VALID_CASE + hearing.format(key="bad key", day=3, time="tba"))
+    assert found == [
+        "cases[0].hearings[0].key: 'bad key' is not a key: use letters, digits, - and _, at most 40"
+    ]

@@ -10,6 +10,7 @@ import pytest
 
 from bot.context import HearingWatchApp
 from bot.staff_texts import ADMINS_ONLY, NOT_STAFF, PRIVATE_ONLY
+from storage import schedule
 from storage.database import Database
 from storage.models import Hearing
 from tests.conftest import ADMIN_ID, Clock
@@ -229,6 +230,11 @@ async def test_a_moderator_cannot_press_an_admins_confirm_button(
         ("/addhearing nope 2027-01-01 10:00 C; Z", "There is no case “nope”"),
         ("/edithearing #999 court X", "There is no hearing #999"),
         ("/edithearing #4 colour red", "is not a field of a hearing"),
+        ("/edithearing #4 time 10:00", "is in the past in Asia/Almaty"),  # 16 January 2020
+        ("/edithearing #4 date 2019-12-31", "is in the past in Asia/Almaty"),
+        ("/edithearing #4 time tba", "Give the hour as HH:MM"),
+        ("/edithearing #4 date 2027-02-30", "is not a date"),
+        ("/edithearing #3 time 10:00", "only a scheduled one's date or time can be changed"),
         ("/postpone #1 2027-01-01 tba", "Hearing #1 is postponed; only a scheduled one moves."),
         ("/cancelhearing #1", "Hearing #1 is postponed; it cannot be cancelled."),
         ("/postpone four 2027-01-01 tba", "write it as #N"),
@@ -330,3 +336,100 @@ async def test_a_staff_command_in_a_group_tells_nobody_who_is_staff(
     }
     assert set(answers.values()) == {PRIVATE_ONLY}
     assert not [r for r in caplog.records if str(ALICE.id) in r.getMessage()]
+
+
+async def test_the_hour_of_a_hearing_is_announced_not_postponed(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database
+) -> None:
+    """Issue 10: a hearing whose hour was not announced gets it; its date can be corrected."""
+    admin = fake.private_chat(ADMIN)
+    alice = fake.private_chat(ALICE)
+    number = hearing_id(
+        await fake.say(admin, ADMIN, "/addhearing tabarak 2026-12-16 tba Zharkent court; Zharkent")
+    )
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+
+    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} time 10:00"))["text"]
+    announced = (
+        "The hour of the hearing on 16 December 2026 is announced: 10:00 (Asia/Almaty, UTC+5)"
+    )
+    assert "Hour announced" in reply
+    assert announced in reply
+    assert "Sending this to 1 subscribed chat" in reply
+    notice = await received(fake, alice, "Hour announced")
+    assert announced in notice
+    assert "ostponed" not in notice
+    case = (await fake.say(alice, ALICE, "/case tabarak"))["text"]
+    assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in case
+    assert "16 December 2026, time not announced" not in case
+
+    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} time 11:30"))["text"]
+    assert "starts at 11:30 (Asia/Almaty, UTC+5), not at 10:00" in reply
+    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} date 2026-12-17"))["text"]
+    assert "Date corrected" in reply
+    notice = await received(fake, alice, "Date corrected")
+    assert (
+        "The hearing is on 17 December 2026, 11:30 (Asia/Almaty, UTC+5), not on 16 December"
+        in notice
+    )
+    assert "the hearing was not postponed" in notice
+    case = (await fake.say(alice, ALICE, "/case tabarak"))["text"]
+    assert "17 December 2026, 11:30" in case
+    assert "16 December 2026" not in case
+    assert case.count("Postponed to") == 1  # the seed's, as before
+
+    async with db.reading() as session:
+        hearing = await session.get(Hearing, number)
+        count = len(await schedule.hearings_of(session, "tabarak"))
+    assert hearing is not None
+    assert (hearing.status, hearing.time_tba) == ("scheduled", False)
+    assert hearing.starts_at == datetime(2026, 12, 17, 6, 30, tzinfo=UTC)
+    assert hearing.revision == 3  # each correction is a new version for calendars
+    assert count == 3  # the seed's two, and this one: no hearing was added
+    audit = (await fake.say(admin, ADMIN, "/audit 3"))["text"]
+    assert '"time": "tba"' in audit
+    assert '"time": "10:00"' in audit
+    assert '"date": "2026-12-17"' in audit
+
+
+async def test_two_hearings_of_a_case_never_share_a_date_and_time(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    first = hearing_id(
+        await fake.say(
+            admin, ADMIN, "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent"
+        )
+    )
+    second = hearing_id(
+        await fake.say(admin, ADMIN, "/addhearing tabarak 2026-12-16 tba Zharkent court; Zharkent")
+    )
+    third = hearing_id(
+        await fake.say(
+            admin, ADMIN, "/addhearing tabarak 2026-12-18 10:00 Zharkent court; Zharkent"
+        )
+    )
+    # Another case may have a hearing then.
+    await fake.say(
+        admin, ADMIN, "/addhearing musakhan-alimuly 2026-12-16 10:00 Zaisan court; Zaisan"
+    )
+    before = await snapshot(db)
+    clash = f"Hearing #{first} of this case is on 2026-12-16 10:00 already"
+    for command, expected in (
+        ("/addhearing tabarak 2026-12-16 10:00 Other court; Zharkent", clash),
+        (f"/edithearing #{second} time 10:00", clash),
+        (f"/edithearing #{third} date 2026-12-16", clash),
+        (f"/postpone #{third} 2026-12-16 10:00", clash),
+        (
+            f"/postpone #{first} 2026-12-16 tba",
+            f"Hearing #{second} of this case is on 2026-12-16 tba",
+        ),
+        (
+            f"/edithearing #{first} time 10:00",
+            f"Hearing #{first} is on that date and time already.",
+        ),
+    ):
+        reply = (await fake.say(admin, ADMIN, command))["text"]
+        assert reply.startswith("⚠️"), command
+        assert expected in reply, (command, reply)
+    assert await snapshot(db) == before

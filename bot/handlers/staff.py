@@ -46,6 +46,7 @@ from storage.models import (
     PendingAction,
     Role,
 )
+from storage.schedule import local_start
 from storage.staff import StaffError
 
 logger = logging.getLogger(__name__)
@@ -278,18 +279,36 @@ async def cmd_addhearing(message: Message, context: Context, actor: Actor, args:
 
 @staff_command(Role.ADMIN)
 async def cmd_edithearing(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Change a hearing's court, city, address or zone."""
+    """Change a hearing's court, city, address or zone; or announce its hour, or correct its
+    date, and tell the case's subscribers."""
     request = parse_edithearing(args)
+    render: Callable[[Translator], str] | None = None
     async with context.bot_data.database.writing() as session:
+        hearing = await editing.get_hearing(session, request.hearing_id)
+        # Read before the change: the notice says what it was.
+        was, was_tba = local_start(hearing), hearing.time_tba
         hearing = await editing.edit_hearing(
             session,
             actor=actor.user_id,
             hearing_id=request.hearing_id,
             field=request.field,
             value=request.value,
+            now=context.bot_data.clock(),
         )
+        if request.field in editing.WHEN_FIELDS:
+            case = await schedule.get_case(session, hearing.case_id)
+            assert case is not None  # edit_hearing checked it
+            found, corrected = case, hearing
+            render = lambda t: say.corrected_notice(t, found, corrected, was, was_tba)  # noqa: E731
+            broadcast = await queue_notice(
+                session, context, case_id=case.id, render=render, actor=actor.user_id
+            )
     await schedule_changed(context)
-    await message.reply_text(say.hearing_edited(actor.t, hearing, request.field))
+    if render is None:
+        await message.reply_text(say.hearing_edited(actor.t, hearing, request.field))
+        return
+    shown = await message.reply_text(say.notice_sent(actor.t, render(actor.t), broadcast.total))
+    await follow_progress(context, broadcast, shown, actor.t.language)
 
 
 @staff_command(Role.MODERATOR)
