@@ -260,6 +260,8 @@ class Service:
         self.data.status.role = "standby"
         self.data.metrics.active.set(0)
         self.became_active.clear()
+        if self._reconcile_task is not None:
+            self._reconcile_task.cancel()
         reminders.deactivate(self.app)
         broadcasts.deactivate(self.app)
         privacy.deactivate(self.app)
@@ -379,6 +381,8 @@ class Service:
                 await reminders.activate(self.app)
             else:
                 await reminders.reconcile(self.app)
+            if not self.active:  # stood down meanwhile: a standby keeps no reminder jobs
+                reminders.deactivate(self.app)
         except Exception as exc:
             if not is_database_outage(exc):
                 logger.exception("could not plan the reminders")
@@ -401,7 +405,13 @@ class Service:
 
     async def schedule_changed(self) -> None:
         if self.active:
-            await reminders.reconcile(self.app)
+            try:
+                await reminders.reconcile(self.app)
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
+                # The change is stored; the reminders are planned when the database is back.
+                self.data.database_outage.failed(exc)
         await self._announce("schedule")
 
     async def _announce(self, topic: str) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import asyncpg
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -31,17 +32,37 @@ FIRST_RETRY = 0.5
 MAX_RETRY = 5.0
 
 
+# PostgreSQL's SQLSTATE classes that mean "not now" rather than "wrong": 08 connection
+# exceptions, 57 operator intervention (57P01 admin shutdown, 57P03 cannot connect now: a server
+# starting up or shutting down).
+OUTAGE_SQLSTATE_CLASSES = ("08", "57")
+
+
+def _sqlstate(exc: BaseException | None) -> str:
+    state = getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) else ""
+
+
 def is_database_outage(exc: BaseException) -> bool:
     """Whether an exception means the database is unreachable or busy, not that our query is wrong.
 
     SQLite's "database is locked" is an OperationalError; a PostgreSQL that went away shows as a
     refused connection (OSError), a dropped one (InterfaceError, or a DBAPIError whose connection
-    was invalidated), or a pool that cannot get a connection.
+    was invalidated), a pool that cannot get a connection, or asyncpg's errors of SQLSTATE
+    classes 08 and 57 (raw from the leadership's own connection, or wrapped by SQLAlchemy).
     """
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
         return True
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc.orig, OSError)
+        if exc.connection_invalidated or isinstance(exc.orig, OSError):
+            return True
+        wrapped = exc.orig
+        states = (_sqlstate(wrapped), _sqlstate(getattr(wrapped, "__cause__", None)))
+        return any(state[:2] in OUTAGE_SQLSTATE_CLASSES for state in states)
+    if isinstance(exc, asyncpg.InterfaceError):
+        return True
+    if _sqlstate(exc)[:2] in OUTAGE_SQLSTATE_CLASSES:
+        return True
     return isinstance(exc, OSError | TimeoutError)
 
 

@@ -77,19 +77,25 @@ class PostgresLeadership:
         self._listener: Listener | None = None
 
     async def acquire(self) -> bool:
-        if self._connection is None or self._connection.is_closed():
-            self._connection = await asyncpg.connect(
-                self._dsn, timeout=CONNECT_TIMEOUT, server_settings=KEEPALIVES
-            )
-            self._held = False
-        if not self._held:
-            self._held = bool(
-                await self._connection.fetchval(
+        try:
+            if self._connection is None or self._connection.is_closed():
+                self._connection = await asyncpg.connect(
+                    self._dsn, timeout=CONNECT_TIMEOUT, server_settings=KEEPALIVES
+                )
+                self._held = False
+            if not self._held:
+                got = await self._connection.fetchval(
                     "SELECT pg_try_advisory_lock($1)", LOCK_KEY, timeout=PING_TIMEOUT
                 )
-            )
-            if self._held:
-                await self._connection.add_listener(CHANNEL, self._on_notify)
+                if got:
+                    # Held only once it also hears what other instances announce.
+                    await self._connection.add_listener(CHANNEL, self._on_notify)
+                    self._held = True
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            # A server starting up or going away (57P03, 57P01, a reset): start afresh next time;
+            # the caller reports the outage.
+            await self._drop()
+            raise
         return self._held
 
     async def holds(self) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import asyncpg
 import pytest
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from jobs.outage import MAX_RETRY, Outage, backoff, is_database_outage
 
@@ -50,3 +51,20 @@ def test_retries_back_off_and_are_capped() -> None:
     assert waits == sorted(waits)
     assert waits[0] < 1
     assert max(waits) == MAX_RETRY
+
+
+def test_a_postgresql_starting_up_or_shutting_down_is_an_outage() -> None:
+    """57P03 (starting up), 57P01 (admin shutdown), raw from asyncpg or wrapped by SQLAlchemy."""
+    starting = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    assert is_database_outage(starting)
+    assert is_database_outage(asyncpg.exceptions.AdminShutdownError("terminating connection"))
+
+    class Adapted(Exception):  # what SQLAlchemy's asyncpg dialect wraps the driver's error in
+        pass
+
+    adapted = Adapted("starting up")
+    adapted.__cause__ = starting
+    assert is_database_outage(DBAPIError("SELECT 1", {}, adapted))
+    unique = asyncpg.exceptions.UniqueViolationError("duplicate key")
+    assert not is_database_outage(unique)
+    assert not is_database_outage(DBAPIError("INSERT", {}, unique))
