@@ -59,10 +59,10 @@ def test_a_postgresql_starting_up_or_shutting_down_is_an_outage() -> None:
     assert is_database_outage(starting)
     assert is_database_outage(asyncpg.exceptions.AdminShutdownError("terminating connection"))
 
-    class Adapted(Exception):  # what SQLAlchemy's asyncpg dialect wraps the driver's error in
+    class AdaptedError(Exception):  # what SQLAlchemy's asyncpg dialect wraps the driver's error in
         pass
 
-    adapted = Adapted("starting up")
+    adapted = AdaptedError("starting up")
     adapted.__cause__ = starting
     assert is_database_outage(DBAPIError("SELECT 1", {}, adapted))
     unique = asyncpg.exceptions.UniqueViolationError("duplicate key")
