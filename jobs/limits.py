@@ -76,8 +76,11 @@ class RateLimiter:
     def reserve(self, chat_id: int, now: float) -> float:
         """Book a slot for a message sent outside the engine (a reply to someone who wrote):
         the instant it may leave. Telegram's 30 a second count every message of the bot, so a
-        reply takes a slot the next broadcast message would have had, instead of a 429."""
-        at = max(self.next_slot(now), self.ready_at(chat_id, now))
+        reply takes a slot the next broadcast message would have had, instead of a 429.
+
+        A chat's own one-a-second is not applied: Telegram tolerates short bursts in a chat, and
+        someone typing commands one after another should not wait a second for each answer."""
+        at = self.next_slot(now)
         self.record(chat_id, at)
         return at
 
