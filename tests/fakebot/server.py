@@ -3,7 +3,7 @@
 The real python-telegram-bot ``Application`` reaches it through ``telegram.base_url``. Tests play
 the users: they push updates (commands, messages, button presses) and read back what the bot sent.
 Faults (any Telegram error, or a slow answer) can be injected per method and chat; every call
-passes one place, ``_dispatch``, where later limits hook in.
+passes one place, ``_dispatch``, where the faults and the flood limits apply.
 
 Updates reach the bot by polling (``getUpdates``) or, once the bot calls ``setWebhook``, by an
 HTTP POST of each update's JSON to the webhook URL, as Telegram does:
