@@ -256,6 +256,9 @@ class DeliveryEngine:
         if self._wake.is_set() or now - self._last_look >= self.settings.poll_interval:
             await self._look()
         await self._refill()
+        # Here and not only when idle: a busy engine (a long broadcast going out) is never idle,
+        # and a short broadcast that finished beside it must be marked done, and reported, now.
+        self._complete_finished()
         item = self._pick(now)
         if item is None:
             await self._idle()
@@ -342,7 +345,7 @@ class DeliveryEngine:
 
     async def _idle(self, longest: float | None = None) -> None:
         """Nothing can leave now: wait for a deferred chat, a result, or a new broadcast."""
-        self._complete_finished()
+        self._complete_finished()  # after an outage's wait too, where _step did not run
         timeout = self.settings.poll_interval if longest is None else longest
         if self._deferred:
             timeout = min(timeout, max(0.0, self._deferred[0][0] - self._clock()))
