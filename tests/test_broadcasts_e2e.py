@@ -128,3 +128,33 @@ async def test_a_blocked_chat_comes_back_when_it_writes(
     assert "Send to 7 chats" in buttons(preview)
     await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 7 chats"])
     await fake.wait_for(lambda: got(fake, blocked.id, "Second news.") == 1)
+
+
+async def test_a_moderator_who_blocked_the_bot_is_not_edited_for_ever(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    await subscribers(fake)
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    moderator = fake.private_chat(MODERATOR)
+    preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
+    await fake.click(moderator, MODERATOR, preview, buttons(preview)["Send to 7 chats"])
+    shown = fake.messages[(moderator.id, preview["message_id"])]
+    await fake.wait_for(lambda: "edit_date" in shown)  # Send showed the progress
+    fake.block(moderator)
+
+    def refused_edits() -> int:
+        return sum(
+            1
+            for call in fake.calls_to("editMessageText")
+            if int(call.params.get("chat_id", 0)) == moderator.id and call.error is not None
+        )
+
+    await fake.wait_for(refused_edits)
+    # Another broadcast from preview to final report: the progress job ran several times.
+    preview = await fake.say(admin, ADMIN, "/update tabarak Second news.")
+    await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 7 chats"])
+    shown = fake.messages[(admin.id, preview["message_id"])]
+    await fake.wait_for(lambda: shown["text"].startswith("Done: 7/7 sent"))
+    await fake.say(admin, ADMIN, "/help")
+    assert refused_edits() == 1

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filters
 
 from bot import broadcast_texts as show
@@ -241,7 +241,12 @@ async def report_progress(context: Context) -> None:
                     # The staff member deleted the preview: stop following it.
                     logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
                     done = True
-            except TelegramError as exc:
+            except Forbidden as exc:
+                # The staff member blocked the bot: no edit will ever go through again, so stop
+                # following the preview rather than failing at every tick for ever.
+                logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
+                done = True
+            except TelegramError as exc:  # passing trouble (a timeout, a 429): next tick
                 logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
                 continue
             shown[broadcast.id] = text
