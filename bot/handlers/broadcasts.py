@@ -21,6 +21,7 @@ from bot.handlers.language import translator_for
 from bot.handlers.staff import Actor, schedule_changed, staff_command, staff_press
 from bot.i18n import LANGUAGES, NAMES, Translator, translator
 from bot.parsing import parse_outcome, parse_update, parse_versions
+from bot.texts import MAX_LENGTH, visible_length
 from storage import deliveries, editing, schedule, subscriptions
 from storage.editing import ScheduleError
 from storage.models import (
@@ -64,8 +65,8 @@ async def _preview(
     first = next(iter(versions.values()), raw)
     texts = {code: render(translator(code), versions.get(code, first)) for code in LANGUAGES}
     for text in texts.values():
-        length = show.visible_length(text)
-        if length > show.MAX_LENGTH:
+        length = visible_length(text)
+        if length > MAX_LENGTH:
             await message.reply_text(say.problem(show.too_long(t, length)))
             return
     async with context.bot_data.database.writing() as session:
@@ -106,7 +107,7 @@ async def _preview(
             for code in shown_languages
         ]
     together = "\n\n— — —\n\n".join(blocks)
-    if show.visible_length(together) <= show.MAX_LENGTH:
+    if visible_length(together) <= MAX_LENGTH:
         blocks = [together]
     for block in blocks[:-1]:
         await message.reply_text(block)
