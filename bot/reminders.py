@@ -118,6 +118,7 @@ async def send_reminder(app: HearingWatchApp, reminder: Reminder) -> int | None:
             case_id=case.id,
             hearing_id=reminder.hearing_id,
             offset=reminder.offset,
+            merged=reminder.merged,
             due=reminder.due,
             text=texts.reminder(
                 translator(data.settings.i18n.default_language), case, hearing, now
@@ -199,7 +200,9 @@ async def on_choice(update: Update, context: Context) -> None:
     if not await may_change_subscriptions(update, context):
         await query.answer(t(texts.ONLY_GROUP_ADMINS), show_alert=True)
         return
-    choice = list(offsets) if picked == ALL else [] if picked == NONE else [picked]
+    # "All" is the configured reminders, stored as None: were it stored as today's list, a change
+    # of [reminders] offsets would silently leave the chat with none of the new ones.
+    choice = None if picked == ALL else [] if picked == NONE else [picked]
     async with context.bot_data.database.writing() as session:
         await subscriptions.set_reminder_choice(
             session, chat_id=chat.id, chat_type=ChatType(chat.type), offsets=choice

@@ -119,12 +119,13 @@ async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> B
         .where(Subscription.case_id == broadcast.case_id, col(Chat.reachable).is_(True))
     )
     if broadcast.kind == BroadcastKind.REMINDER:
-        # Only the chats that want this reminder: the default (all), or a choice naming it.
-        offset = broadcast.payload["offset"]
+        # Only the chats that want this reminder: the default (all), or a choice naming it or
+        # an offset merged into it (due at the same instant).
+        offsets = broadcast.payload.get("offsets") or [broadcast.payload["offset"]]
         targets = targets.where(
             or_(
                 col(Chat.reminder_offsets).is_(None),
-                col(Chat.reminder_offsets).contains(f",{offset},"),
+                *(col(Chat.reminder_offsets).contains(f",{offset},") for offset in offsets),
             )
         )
     # Streamed inside the database: no subscriber list is held in memory.
@@ -515,8 +516,10 @@ async def start_reminder(
     text: str,
     now: datetime,
     texts: dict[str, str] | None = None,
+    merged: Sequence[str] = (),
 ) -> Broadcast | None:
-    """Queue a reminder for the chats that want it; None when this key was handled already."""
+    """Queue a reminder for the chats that want it (``offset`` or one ``merged`` into it);
+    None when this key was handled already."""
     draft = Broadcast(
         kind=BroadcastKind.REMINDER,
         priority=URGENT,
@@ -524,7 +527,12 @@ async def start_reminder(
         text=text,
         texts=texts or {},
         # due: to measure how late it reaches Telegram
-        payload={"hearing_id": hearing_id, "offset": offset, "due": due.isoformat()},
+        payload={
+            "hearing_id": hearing_id,
+            "offset": offset,
+            "offsets": [offset, *merged],
+            "due": due.isoformat(),
+        },
         reminder_key=key,
     )
     if not await _claim_reminder(session, draft):

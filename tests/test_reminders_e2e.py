@@ -151,6 +151,51 @@ async def test_each_chat_gets_the_reminders_it_chose(
     assert reminders_in(fake, CAROL.id) == []  # only the 1-minute one
 
 
+async def test_a_chat_that_chose_a_merged_offset_still_gets_the_reminder(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    """Both offsets (5m, 1m) of a hearing whose hour is not announced fall on its morning and
+    go as one reminder: the chat that chose only 1m gets it too."""
+    carol = fake.private_chat(CAROL)
+    await fake.say(carol, CAROL, "/subscribe tabarak")
+    menu = await fake.say(carol, CAROL, "/remind")
+    await fake.click(carol, CAROL, menu, "remind:1m")
+    await add_hearing(fake, "tba")
+    clock.now = at(8, 1)  # the morning reminder is due
+    await reminders.reconcile(running)
+    text = await fake.wait_for(lambda: next(iter(reminders_in(fake, carol.id)), None))
+    assert "Today; the hour is not announced yet." in text
+
+
+async def test_all_means_the_configured_reminders_even_after_they_change(
+    settings: Settings, fake: FakeBotApi, clock: Clock
+) -> None:
+    clock.now = at(9, 0)
+    app = await start_bot(settings, clock)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    menu = await fake.say(alice, ALICE, "/remind")
+    await fake.click(alice, ALICE, menu, "remind:all")
+    await stop_bot(app)
+
+    # The operator changes [reminders] offsets: "all" follows the new ones.
+    changed = Settings(
+        telegram={"token": fake.token, "base_url": fake.base_url},
+        database={"url": settings.database.url},
+        access={"admins": [ADMIN_ID]},
+        reminders={"offsets": ["10m"]},
+    )
+    app = await start_bot(changed, clock)
+    try:
+        await add_hearing(fake, "10:00")
+        clock.now = at(9, 51)
+        await reminders.reconcile(app)
+        text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None))
+        assert "Starts in 9 minutes." in text
+    finally:
+        await stop_bot(app)
+
+
 async def test_a_chat_that_subscribes_later_gets_no_back_dated_reminder(
     running: HearingWatchApp, fake: FakeBotApi, clock: Clock
 ) -> None:
