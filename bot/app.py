@@ -14,7 +14,7 @@ from telegram.ext import ApplicationBuilder, Defaults
 from bot import reminders
 from bot.bot_api import WatchedRequest
 from bot.context import CONTEXT_TYPES, HearingWatchApp, Status
-from bot.handlers import broadcasts, calendar, common, language, observe, staff, supporters
+from bot.handlers import broadcasts, calendar, chats, common, language, observe, staff, supporters
 from bot.settings import DeliverySettings, Settings
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
@@ -123,6 +123,7 @@ def build_application(
     # Order matters within a group: the first handler that matches an update handles it,
     # so the catch-alls of common come after every module's own commands.
     observe.register(app)
+    chats.register(app)
     supporters.register(app)
     language.register(app)
     calendar.register(app)

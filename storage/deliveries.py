@@ -391,20 +391,33 @@ async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> 
 
 
 async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> None:
-    """A group became a supergroup with a new id: move everything we keep to the new id."""
+    """A group became a supergroup with a new id: move everything we keep to the new id.
+
+    Safe to run more than once (the service message in each chat, a failed send): once the old
+    row is gone there is nothing left to move.
+    """
     old = await session.get(Chat, old_id)
-    if await session.get(Chat, new_id) is None:
+    new = await session.get(Chat, new_id)
+    if new is None:
         session.add(
             Chat(
                 id=new_id,
                 type=ChatType.SUPERGROUP,
                 reachable=True,
-                # The group's language goes with it.
+                # The group's choices go with it.
+                reminder_offsets=old.reminder_offsets if old else None,
                 language=old.language if old else None,
                 language_chosen=old.language_chosen if old else False,
             )
         )
         await session.flush()
+    elif old is not None:
+        # The supergroup wrote before its service message arrived: it made no choice of its
+        # own yet unless it says so, so the group's choices still hold.
+        if new.reminder_offsets is None:
+            new.reminder_offsets = old.reminder_offsets
+        if not new.language_chosen and old.language_chosen:
+            new.language, new.language_chosen = old.language, True
     both = select(Subscription.case_id).where(Subscription.chat_id == new_id)
     await session.execute(
         delete(Subscription).where(
@@ -414,12 +427,12 @@ async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> No
     await session.execute(
         update(Subscription).where(col(Subscription.chat_id) == old_id).values(chat_id=new_id)
     )
+    # A broadcast queued for both ids goes to the chat once: the new id's delivery stands (and
+    # a row of each kind for one broadcast would break the (broadcast, chat) uniqueness).
     clash = select(Delivery.broadcast_id).where(Delivery.chat_id == new_id)
     await session.execute(
         delete(Delivery).where(
-            col(Delivery.chat_id) == old_id,
-            col(Delivery.broadcast_id).in_(clash),
-            col(Delivery.status) == DeliveryStatus.PENDING,
+            col(Delivery.chat_id) == old_id, col(Delivery.broadcast_id).in_(clash)
         )
     )
     await session.execute(

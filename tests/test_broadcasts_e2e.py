@@ -8,6 +8,7 @@ import pytest
 
 from bot.context import HearingWatchApp
 from bot.handlers import broadcasts
+from storage.models import Chat, Subscription
 from tests.conftest import ADMIN_ID
 from tests.fakebot import FakeBotApi, UserRef
 
@@ -158,3 +159,39 @@ async def test_a_moderator_who_blocked_the_bot_is_not_edited_for_ever(
     await fake.wait_for(lambda: shown["text"].startswith("Done: 7/7 sent"))
     await fake.say(admin, ADMIN, "/help")
     assert refused_edits() == 1
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_everything_and_gets_news_once(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    admin_user = SUPPORTERS[0]
+    group = fake.group(-5550001, kind="group")
+    fake.set_member(group, admin_user, "administrator")
+    await fake.say(group, admin_user, "/subscribe tabarak")
+    menu = await fake.say(group, admin_user, "/remind")
+    await fake.click(group, admin_user, menu, "remind:1d")
+    await fake.say(group, admin_user, "/language ru")
+    # The supergroup wrote (and subscribed) before the old group's service message came.
+    supergroup = fake.group(-1005550001)
+    fake.set_member(supergroup, admin_user, "administrator")
+    await fake.say(supergroup, admin_user, "/subscribe tabarak")
+
+    fake.upgrade(group, supergroup.id, admin_user)
+    await fake.say(supergroup, admin_user, "/mysubs")  # updates are handled in order
+    async with bot.bot_data.database.reading() as session:
+        old = await session.get(Chat, group.id)
+        new = await session.get(Chat, supergroup.id)
+        followed = await session.get(Subscription, (supergroup.id, "tabarak"))
+    assert old is None
+    assert new is not None
+    assert (new.reminder_offsets, new.language, new.language_chosen) == (",1d,", "ru", True)
+    assert followed is not None
+
+    admin = fake.private_chat(ADMIN)
+    preview = await fake.say(admin, ADMIN, "/update tabarak News for the group.")
+    await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 1 chat"])
+    shown = fake.messages[(admin.id, preview["message_id"])]
+    await fake.wait_for(lambda: shown["text"].startswith("Done: 1/1 sent"))
+    assert got(fake, supergroup.id, "News for the group.") == 1
+    sends = fake.calls_to("sendMessage")
+    assert not [c for c in sends if int(c.params["chat_id"]) == group.id and c.error is not None]

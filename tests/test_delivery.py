@@ -197,6 +197,10 @@ async def test_a_migrated_group_is_followed_to_its_new_id(
     database: Database, fake: FakeBotApi, bot: ExtBot[None]
 ) -> None:
     await follow(database, fake, [1001, -2001])
+    async with database.writing() as session:
+        await subscriptions.set_reminder_choice(
+            session, chat_id=-2001, chat_type=ChatType.GROUP, offsets=["2h"]
+        )
     fake.migrate(fake.chats[-2001], -1009999)
     broadcast = await queue(database, "hello")
     await engine_for(database, bot).drain()
@@ -205,6 +209,7 @@ async def test_a_migrated_group_is_followed_to_its_new_id(
     async with database.reading() as session:
         assert await session.get(Chat, -2001) is None
         assert await subscriptions.subscribed_case_ids(session, chat_id=-1009999) == {"c"}
+        assert await subscriptions.reminder_choice(session, chat_id=-1009999) == ["2h"]
 
 
 async def test_server_errors_are_retried_then_failed_with_their_reason(

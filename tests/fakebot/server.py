@@ -513,6 +513,27 @@ class FakeBotApi:
         self.faults.append(Fault(chat_id=chat.id, error=error))
         return supergroup
 
+    def upgrade(self, chat: ChatRef, new_id: int, by: UserRef) -> ChatRef:
+        """``by`` turns the group into a supergroup, as Telegram announces it: a service message
+        with ``migrate_to_chat_id`` in the old group, one with ``migrate_from_chat_id`` in the
+        new supergroup, and the old id refusing sends from now on."""
+        supergroup = self.migrate(chat, new_id)
+        for where, field_name, value in (
+            (chat, "migrate_to_chat_id", new_id),
+            (supergroup, "migrate_from_chat_id", chat.id),
+        ):
+            self._push(
+                "message",
+                {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "chat": where.to_dict(),
+                    "from": by.to_dict(),
+                    field_name: value,
+                },
+            )
+        return supergroup
+
     def received(self, chat_id: int) -> int:
         """How many messages the bot sent to a chat."""
         return sum(1 for (cid, _) in self.messages if cid == chat_id)
