@@ -13,10 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage.editing import ScheduleError
 from storage.models import (
     Broadcast,
     BroadcastKind,
     BroadcastStatus,
+    Case,
+    CaseStatus,
     Chat,
     ChatType,
     Delivery,
@@ -30,6 +33,8 @@ from storage.subscriptions import languages_of
 
 URGENT = 4  # outcomes and reminders: they matter now
 NORMAL = 1
+# A preview older than this is not sent: what it says was checked against the schedule of then.
+DRAFT_LIFETIME = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ async def create_draft(
     priority: int = NORMAL,
     payload: dict[str, Any] | None = None,
     texts: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> Broadcast:
     """A broadcast waiting for Send; nothing is queued yet. ``text`` goes to chats whose
     language has no version in ``texts``."""
@@ -88,6 +94,8 @@ async def create_draft(
         priority=priority,
         payload=payload or {},
     )
+    if now is not None:  # the bot's clock, which decides when a preview expires
+        broadcast.created_at = now
     session.add(broadcast)
     await session.flush()
     return broadcast
@@ -96,8 +104,14 @@ async def create_draft(
 async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> Broadcast | None:
     """Queue a draft: one delivery per reachable subscriber, in this one transaction.
 
-    None when the broadcast is not a draft any more (Send pressed twice, or cancelled).
+    None when the broadcast is not a draft any more (Send pressed twice, or cancelled); a
+    ScheduleError, and nothing queued, when a staff member's preview is out of date.
     """
+    draft = await session.get(Broadcast, broadcast_id)
+    if draft is None or draft.status != BroadcastStatus.DRAFT:
+        return None
+    if draft.kind in (BroadcastKind.OUTCOME, BroadcastKind.UPDATE):
+        await _check_preview(session, draft, now)
     claimed = await session.execute(
         update(Broadcast)
         .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.DRAFT)
@@ -138,6 +152,40 @@ async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> B
     broadcast.total = int(total.scalar_one())
     await _apply(session, broadcast)
     return broadcast
+
+
+async def _check_preview(session: AsyncSession, draft: Broadcast, now: datetime) -> None:
+    """A preview goes out as it was shown or not at all: refuse one the schedule overtook."""
+    if now - draft.created_at > DRAFT_LIFETIME:
+        raise ScheduleError(
+            "This preview is more than a day old; nothing was sent."
+            " Make a new one with /{command}.",
+            command=str(draft.kind),
+        )
+    case = await session.get(Case, draft.case_id)
+    if case is None or case.status != CaseStatus.ACTIVE:
+        raise ScheduleError(
+            "Case {case_id} was closed after this preview was made; nothing was sent.",
+            case_id=draft.case_id,
+        )
+    if draft.kind != BroadcastKind.OUTCOME:
+        return
+    hearing = await session.get(Hearing, draft.payload["hearing_id"])
+    assert hearing is not None  # hearings are never deleted
+    if hearing.status not in (HearingStatus.SCHEDULED, HearingStatus.HELD):
+        raise ScheduleError(
+            "Hearing #{number} is {status} now; nothing was sent.",
+            number=hearing.id,
+            status=str(hearing.status),
+        )
+    # The preview shows the hearing's date and place: changed since, it would tell subscribers
+    # something that no longer holds.
+    if hearing.revision != draft.payload.get("revision", hearing.revision):
+        raise ScheduleError(
+            "Hearing #{number} was changed after this preview was made; nothing was sent."
+            " Send /outcome again.",
+            number=hearing.id,
+        )
 
 
 async def _apply(session: AsyncSession, broadcast: Broadcast) -> None:
@@ -184,6 +232,7 @@ async def start_now(
         created_by=created_by,
         priority=priority,
         texts=texts,
+        now=now,
     )
     assert draft.id is not None
     started = await start(session, broadcast_id=draft.id, now=now)
