@@ -119,6 +119,7 @@ def build_application(
         outage=database_outage,
         bot_api=bot_api_outage,
         metrics=metrics,
+        prepare=reminders.prepare_for_sending(data),
     )
     # Order matters within a group: the first handler that matches an update handles it,
     # so the catch-alls of common come after every module's own commands.

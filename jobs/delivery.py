@@ -27,9 +27,10 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from jobs.limits import Limits, RateLimiter
 from jobs.metrics import Metrics
@@ -89,6 +90,14 @@ def _no_heartbeat() -> None:
 
 SendResult = Sent | RetryLater | Unreachable | Migrated | Unavailable | Failed
 SendFn = Callable[[int, str], Awaitable[SendResult]]
+# The text as it should read at the moment of sending: (the broadcast's payload, the chat's
+# language, the text stored for it) -> the text to send, or None when it is too late to send.
+PrepareFn = Callable[[Mapping[str, Any], str | None, str], str | None]
+
+
+def _as_stored(_payload: Mapping[str, Any], _language: str | None, text: str) -> str:
+    """Send what was stored."""
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +124,7 @@ class _Broadcast:
     texts: dict[str, str]
     weight: int
     due: datetime | None = None  # a reminder's due instant, to measure how late it went out
+    payload: dict[str, Any] = field(default_factory=dict)  # for ``prepare``
     cursor: int = 0  # the last delivery id read
     exhausted: bool = False  # every pending delivery has been read
     buffer: deque[PendingDelivery] = field(default_factory=deque)
@@ -137,9 +147,14 @@ class DeliveryEngine:
         outage: Outage | None = None,
         bot_api: Outage | None = None,
         metrics: Metrics | None = None,
+        prepare: PrepareFn = _as_stored,
     ) -> None:
         self.database = database
         self.send = send
+        # A hook, so that the engine needs no knowledge of texts: the bot re-renders a reminder
+        # ("starts in 2 hours") as each chat's turn comes, which at 30 messages a second may be
+        # minutes after it was queued, and refuses one whose hearing has begun.
+        self.prepare = prepare
         self.settings = settings = settings or EngineSettings()
         self.limiter = RateLimiter(settings.limits)
         self._clock = clock
@@ -289,6 +304,7 @@ class DeliveryEngine:
                     dict(broadcast.texts or {}),
                     max(1, broadcast.priority),
                     datetime.fromisoformat(due) if isinstance(due, str) else None,
+                    dict(broadcast.payload or {}),
                 )
 
     async def _refill(self) -> None:
@@ -356,8 +372,12 @@ class DeliveryEngine:
 
     async def _deliver(self, item: PendingDelivery) -> None:
         state = self._active[item.broadcast_id]  # outstanding keeps it active
-        text = state.texts.get(item.language or "", state.text)
+        stored = state.texts.get(item.language or "", state.text)
         try:
+            text = self.prepare(state.payload, item.language, stored)
+            if text is None:  # too late: nothing goes, and it is not an attempt
+                self._record(item, DeliveryStatus.SKIPPED, item.attempts, "too late")
+                return
             result = await self.send(item.chat_id, text)
         except Exception as exc:  # a bug in send must not stop every broadcast
             logger.exception("sending to chat %s failed unexpectedly", item.chat_id)

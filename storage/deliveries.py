@@ -581,7 +581,15 @@ async def start_reminder(
     merged: Sequence[str] = (),
 ) -> Broadcast | None:
     """Queue a reminder for the chats that want it (``offset`` or one ``merged`` into it);
-    None when this key was handled already."""
+    None when this key was handled already.
+
+    The payload keeps the case and hearing as they are now, so that the sending side can render
+    the reminder again at each chat's turn (how long until the start) without a query.
+    """
+    case = await session.get(Case, case_id)
+    hearing = await session.get(Hearing, hearing_id)
+    assert case is not None
+    assert hearing is not None
     draft = Broadcast(
         kind=BroadcastKind.REMINDER,
         priority=URGENT,
@@ -594,6 +602,15 @@ async def start_reminder(
             "offset": offset,
             "offsets": [offset, *merged],
             "due": due.isoformat(),
+            "case": {"id": case.id, "title": case.title},
+            "hearing": {
+                "court": hearing.court,
+                "city": hearing.city,
+                "address": hearing.address,
+                "starts_at": hearing.starts_at.isoformat(),
+                "timezone": hearing.timezone,
+                "time_tba": hearing.time_tba,
+            },
         },
         reminder_key=key,
     )

@@ -178,6 +178,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     UNREACHABLE = "unreachable"
     FAILED = "failed"
+    SKIPPED = "skipped"  # too late to be worth sending (a reminder of a hearing that has begun)
 
 
 class Broadcast(SQLModel, table=True):
