@@ -157,6 +157,7 @@ def build_application(
         bot_api=bot_api_outage,
         metrics=metrics,
         on_unreachable=paused.pause,
+        prepare=reminders.prepare_for_sending(data),
     )
     # Order matters within a group: the first handler that matches an update handles it,
     # so the catch-alls of common come after every module's own commands. Chat bookkeeping

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from telegram.constants import MessageLimit
-
 from bot.i18n import N_, Translator
-from bot.texts import escape, format_place, format_when
+from bot.texts import MAX_LENGTH, escape, format_place, format_when, visible_length
 from storage.deliveries import Progress
 from storage.models import Broadcast, BroadcastStatus, Case, Hearing
 
-MAX_LENGTH = int(MessageLimit.MAX_TEXT_LENGTH)
 CANCELLED = N_("Cancelled: nothing was sent.")
 ALREADY_HANDLED = N_("This broadcast was sent or cancelled already.")
 CANCEL = N_("Cancel")
@@ -26,21 +23,6 @@ STATUSES = {
     "done": N_("done"),
     "cancelled": N_("cancelled"),
 }
-
-
-def visible_length(text: str) -> int:
-    """How long Telegram counts a text after parsing its HTML (UTF-16 code units)."""
-    plain = []
-    inside_tag = False
-    for char in text:
-        if char == "<":
-            inside_tag = True
-        elif char == ">":
-            inside_tag = False
-        elif not inside_tag:
-            plain.append(char)
-    visible = "".join(plain).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return len(visible.encode("utf-16-le")) // 2
 
 
 def outcome_message(t: Translator, case: Case, hearing: Hearing, text: str) -> str:

@@ -9,20 +9,22 @@ queues a reminder broadcast for the delivery engine, once per (hearing, instant,
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import texts
-from bot.context import Context, HearingWatchApp
+from bot.context import BotData, Context, HearingWatchApp
 from bot.handlers.access import may_change_subscriptions
 from bot.handlers.language import translator_for
 from bot.i18n import LANGUAGES, Translator, translator
+from jobs.delivery import PrepareFn
 from jobs.reminders import Plan, Reminder, has_begun, keys_of, plan
 from storage import deliveries, editing, schedule, subscriptions
-from storage.models import CaseStatus, ChatType, Hearing, HearingStatus
+from storage.models import Case, CaseStatus, ChatType, Hearing, HearingStatus
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ async def send_reminder(app: HearingWatchApp, reminder: Reminder) -> int | None:
             case_id=case.id,
             hearing_id=reminder.hearing_id,
             offset=reminder.offset,
+            merged=reminder.merged,
             due=reminder.due,
             text=texts.reminder(
                 translator(data.settings.i18n.default_language), case, hearing, now
@@ -139,6 +142,35 @@ async def send_reminder(app: HearingWatchApp, reminder: Reminder) -> int | None:
     data.engine.wake()
     logger.info("reminder %s queued for %d chats", reminder.key, broadcast.total)
     return broadcast.total
+
+
+def prepare_for_sending(data: BotData) -> PrepareFn:
+    """The engine's hook: a reminder rendered again as each chat's turn comes, so that "starts in
+    2 hours" holds when it arrives (a reminder to thousands of chats at 30 a second takes
+    minutes), and none sent once its hearing has begun (after a crash or an outage). Any other
+    broadcast goes as it was stored."""
+
+    def prepare(payload: Mapping[str, Any], language: str | None, text: str) -> str | None:
+        about, where = payload.get("case"), payload.get("hearing")
+        if not isinstance(about, dict) or not isinstance(where, dict):
+            return text  # not a reminder, or one queued before reminders carried their hearing
+        hearing = Hearing(
+            case_id=about["id"],
+            court=where["court"],
+            city=where["city"],
+            address=where["address"],
+            starts_at=datetime.fromisoformat(where["starts_at"]),
+            timezone=where["timezone"],
+            time_tba=where["time_tba"],
+        )
+        now = data.clock()
+        if has_begun(hearing, now):
+            return None
+        code = language if language in LANGUAGES else data.settings.i18n.default_language
+        case = Case(id=about["id"], title=about["title"])
+        return texts.reminder(translator(code), case, hearing, now)
+
+    return prepare
 
 
 def _app(context: Context) -> HearingWatchApp:
@@ -206,7 +238,9 @@ async def on_choice(update: Update, context: Context) -> None:
     if not await may_change_subscriptions(update, context):
         await query.answer(t(texts.ONLY_GROUP_ADMINS), show_alert=True)
         return
-    choice = list(offsets) if picked == ALL else [] if picked == NONE else [picked]
+    # "All" is the configured reminders, stored as None: were it stored as today's list, a change
+    # of [reminders] offsets would silently leave the chat with none of the new ones.
+    choice = None if picked == ALL else [] if picked == NONE else [picked]
     async with context.bot_data.database.writing() as session:
         await subscriptions.set_reminder_choice(
             session, chat_id=chat.id, chat_type=ChatType(chat.type), offsets=choice

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from jobs.reminders import ReminderRules, duration_name, parse_duration
+from storage.schedule import is_zone_name
 from storage.schedule_file import parse_time
 
 CONFIG_ENV_VAR = "HEARINGWATCH_CONFIG"
@@ -167,12 +168,8 @@ class ScheduleSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as Asia/Almaty"
-            ) from None
+        if not is_zone_name(value):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Almaty")
         return value
 
     @property

@@ -7,13 +7,18 @@ import html
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from telegram.constants import MessageLimit
+
 from bot.i18n import N_, Translator
 from bot.parsing import UsageError, parse_versions
 from jobs.reminders import parse_duration
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
 from storage.schedule import CaseSummary, is_upcoming, local_start
 
-# Keeps /case under Telegram's 4,096 characters however long a case runs.
+# Telegram's limit on a message's text, counted as visible_length counts.
+MAX_LENGTH = int(MessageLimit.MAX_TEXT_LENGTH)
+# /case shows the latest hearings of a long case; its reply goes out in as many messages as it
+# needs (case_details), but a case that ran for years should not fill the screen.
 MAX_HEARINGS_SHOWN = 25
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -86,6 +91,21 @@ BUTTON_NONE = N_("None")
 def escape(text: str) -> str:
     """Text as Telegram's HTML parse mode shows it literally."""
     return html.escape(text, quote=False)
+
+
+def visible_length(text: str) -> int:
+    """How long Telegram counts a text after parsing its HTML (UTF-16 code units)."""
+    plain = []
+    inside_tag = False
+    for char in text:
+        if char == "<":
+            inside_tag = True
+        elif char == ">":
+            inside_tag = False
+        elif not inside_tag:
+            plain.append(char)
+    visible = "".join(plain).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return len(visible.encode("utf-16-le")) // 2
 
 
 def usage(t: Translator, command: str) -> str:
@@ -163,8 +183,9 @@ def case_list(t: Translator, summaries: Iterable[CaseSummary], now: datetime) ->
     return "\n\n".join(case_summary(t, summary, now) for summary in summaries)
 
 
-def case_details(t: Translator, case: Case, hearings: list[Hearing], now: datetime) -> str:
-    """/case: the case, its description and every hearing, postponements included."""
+def case_details(t: Translator, case: Case, hearings: list[Hearing], now: datetime) -> list[str]:
+    """/case: the case, its description and every hearing, postponements included, in as many
+    messages as Telegram's limit needs (split between hearings, never inside one)."""
     lines = [f"<b>{escape(case.title)}</b> · <code>{case.id}</code>"]
     if case.status == CaseStatus.CLOSED:
         closed = t("This case is closed.")
@@ -182,14 +203,35 @@ def case_details(t: Translator, case: Case, hearings: list[Hearing], now: dateti
             "{count} earlier hearing not shown.", "{count} earlier hearings not shown.", hidden
         )
         lines.append(f"<i>{shown}</i>")
+    messages = ["\n".join(lines)]
     for hearing in hearings[hidden:]:
-        lines.append(f"• {format_when(t, hearing)}")
-        lines.append(f"  {format_place(hearing)}")
-        lines.append(f"  {_status_line(t, hearing, by_id, now)}")
-        if hearing.outcome:
-            outcome = escape(version_for(hearing.outcome, t.language))
-            lines.append("  " + t("Outcome: {outcome}", outcome=outcome))
-    return "\n".join(lines)
+        block = _hearing_block(t, hearing, by_id, now)
+        if visible_length(messages[-1]) + 1 + visible_length(block) <= MAX_LENGTH:
+            messages[-1] += "\n" + block
+        else:
+            messages.append(block)
+    return messages
+
+
+def _hearing_block(
+    t: Translator, hearing: Hearing, by_id: dict[int, Hearing], now: datetime
+) -> str:
+    """One hearing in /case; a very long outcome is cut so that the block fits one message."""
+    lines = [
+        f"• {format_when(t, hearing)}",
+        f"  {format_place(hearing)}",
+        f"  {_status_line(t, hearing, by_id, now)}",
+    ]
+    if not hearing.outcome:
+        return "\n".join(lines)
+    outcome = version_for(hearing.outcome, t.language)
+    while True:
+        block = "\n".join([*lines, "  " + t("Outcome: {outcome}", outcome=escape(outcome))])
+        excess = visible_length(block) - MAX_LENGTH
+        if excess <= 0:
+            return block
+        # The whole outcome went to the subscribers when it was sent; here its start will do.
+        outcome = outcome[: max(0, len(outcome) - excess - 1)].rstrip() + "…"
 
 
 def version_for(text: str, language: str) -> str:

@@ -1,1 +1,2 @@
-"""Scheduled and background work: reminders and deliveries (later issues)."""
+"""Background work: when reminders are due, the delivery engine and its pacing, supervision and
+outages. Only ``jobs.sender`` knows Telegram."""

@@ -27,9 +27,10 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from jobs import logref
 from jobs.limits import Limits, RateLimiter
@@ -90,6 +91,14 @@ def _no_heartbeat() -> None:
 
 SendResult = Sent | RetryLater | Unreachable | Migrated | Unavailable | Failed
 SendFn = Callable[[int, str], Awaitable[SendResult]]
+# The text as it should read at the moment of sending: (the broadcast's payload, the chat's
+# language, the text stored for it) -> the text to send, or None when it is too late to send.
+PrepareFn = Callable[[Mapping[str, Any], str | None, str], str | None]
+
+
+def _as_stored(_payload: Mapping[str, Any], _language: str | None, text: str) -> str:
+    """Send what was stored."""
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,7 @@ class _Broadcast:
     texts: dict[str, str]
     weight: int
     due: datetime | None = None  # a reminder's due instant, to measure how late it went out
+    payload: dict[str, Any] = field(default_factory=dict)  # for ``prepare``
     cursor: int = 0  # the last delivery id read
     exhausted: bool = False  # every pending delivery has been read
     buffer: deque[PendingDelivery] = field(default_factory=deque)
@@ -139,11 +149,16 @@ class DeliveryEngine:
         bot_api: Outage | None = None,
         metrics: Metrics | None = None,
         on_unreachable: Callable[[set[int]], None] | None = None,
+        prepare: PrepareFn = _as_stored,
     ) -> None:
         self.database = database
         # Told the chats it marked unreachable, once that is written (a cache of paused chats).
         self._on_unreachable = on_unreachable
         self.send = send
+        # A hook, so that the engine needs no knowledge of texts: the bot re-renders a reminder
+        # ("starts in 2 hours") as each chat's turn comes, which at 30 messages a second may be
+        # minutes after it was queued, and refuses one whose hearing has begun.
+        self.prepare = prepare
         self.settings = settings = settings or EngineSettings()
         self.limiter = RateLimiter(settings.limits)
         self._clock = clock
@@ -267,6 +282,9 @@ class DeliveryEngine:
         if self._wake.is_set() or now - self._last_look >= self.settings.poll_interval:
             await self._look()
         await self._refill()
+        # Here and not only when idle: a busy engine (a long broadcast going out) is never idle,
+        # and a short broadcast that finished beside it must be marked done, and reported, now.
+        self._complete_finished()
         item = self._pick(now)
         if item is None:
             await self._idle()
@@ -297,6 +315,7 @@ class DeliveryEngine:
                     dict(broadcast.texts or {}),
                     max(1, broadcast.priority),
                     datetime.fromisoformat(due) if isinstance(due, str) else None,
+                    dict(broadcast.payload or {}),
                 )
 
     async def _refill(self) -> None:
@@ -353,7 +372,7 @@ class DeliveryEngine:
 
     async def _idle(self, longest: float | None = None) -> None:
         """Nothing can leave now: wait for a deferred chat, a result, or a new broadcast."""
-        self._complete_finished()
+        self._complete_finished()  # after an outage's wait too, where _step did not run
         timeout = self.settings.poll_interval if longest is None else longest
         if self._deferred:
             timeout = min(timeout, max(0.0, self._deferred[0][0] - self._clock()))
@@ -364,8 +383,12 @@ class DeliveryEngine:
 
     async def _deliver(self, item: PendingDelivery) -> None:
         state = self._active[item.broadcast_id]  # outstanding keeps it active
-        text = state.texts.get(item.language or "", state.text)
+        stored = state.texts.get(item.language or "", state.text)
         try:
+            text = self.prepare(state.payload, item.language, stored)
+            if text is None:  # too late: nothing goes, and it is not an attempt
+                self._record(item, DeliveryStatus.SKIPPED, item.attempts, "too late")
+                return
             result = await self.send(item.chat_id, text)
         except Exception as exc:  # a bug in send must not stop every broadcast
             logger.exception("sending to chat %s failed unexpectedly", logref.ref(item.chat_id))

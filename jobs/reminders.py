@@ -75,6 +75,14 @@ class Reminder:
     starts_at: datetime
     offset: str  # canonical name, e.g. "1d"
     due: datetime
+    # Other offsets due at the same instant (two short ones of a date-only hearing both fall on
+    # its morning): one reminder goes, to every chat that chose any of them.
+    merged: tuple[str, ...] = ()
+
+    @property
+    def offsets(self) -> tuple[str, ...]:
+        """Every offset this reminder stands for: a chat that chose one of them gets it."""
+        return (self.offset, *self.merged)
 
     @property
     def key(self) -> str:
@@ -109,13 +117,16 @@ def has_begun(hearing: HearingTimes, now: datetime) -> bool:
 
 
 def reminders_of(hearing: HearingTimes, rules: ReminderRules) -> list[Reminder]:
-    """Every reminder of a hearing, earliest due first; one per due time."""
+    """Every reminder of a hearing, earliest due first; one per due time, standing for every
+    offset due then (the first one names it)."""
     assert hearing.id is not None
-    by_due: dict[datetime, Reminder] = {}
+    by_due: dict[datetime, list[str]] = {}
     for offset, name in zip(rules.offsets, rules.offset_names, strict=True):
-        due = due_at(hearing, offset, rules)
-        by_due.setdefault(due, Reminder(hearing.id, hearing.starts_at, name, due))
-    return sorted(by_due.values(), key=lambda reminder: reminder.due)
+        by_due.setdefault(due_at(hearing, offset, rules), []).append(name)
+    return [
+        Reminder(hearing.id, hearing.starts_at, names[0], due, tuple(names[1:]))
+        for due, names in sorted(by_due.items())
+    ]
 
 
 @dataclass

@@ -13,10 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage.editing import ScheduleError
 from storage.models import (
     Broadcast,
     BroadcastKind,
     BroadcastStatus,
+    Case,
+    CaseStatus,
     Chat,
     ChatType,
     Delivery,
@@ -30,6 +33,8 @@ from storage.subscriptions import languages_of
 
 URGENT = 4  # outcomes and reminders: they matter now
 NORMAL = 1
+# A preview older than this is not sent: what it says was checked against the schedule of then.
+DRAFT_LIFETIME = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ async def create_draft(
     priority: int = NORMAL,
     payload: dict[str, Any] | None = None,
     texts: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> Broadcast:
     """A broadcast waiting for Send; nothing is queued yet. ``text`` goes to chats whose
     language has no version in ``texts``."""
@@ -88,6 +94,8 @@ async def create_draft(
         priority=priority,
         payload=payload or {},
     )
+    if now is not None:  # the bot's clock, which decides when a preview expires
+        broadcast.created_at = now
     session.add(broadcast)
     await session.flush()
     return broadcast
@@ -96,8 +104,14 @@ async def create_draft(
 async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> Broadcast | None:
     """Queue a draft: one delivery per reachable subscriber, in this one transaction.
 
-    None when the broadcast is not a draft any more (Send pressed twice, or cancelled).
+    None when the broadcast is not a draft any more (Send pressed twice, or cancelled); a
+    ScheduleError, and nothing queued, when a staff member's preview is out of date.
     """
+    draft = await session.get(Broadcast, broadcast_id)
+    if draft is None or draft.status != BroadcastStatus.DRAFT:
+        return None
+    if draft.kind in (BroadcastKind.OUTCOME, BroadcastKind.UPDATE):
+        await _check_preview(session, draft, now)
     claimed = await session.execute(
         update(Broadcast)
         .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.DRAFT)
@@ -119,12 +133,13 @@ async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> B
         .where(Subscription.case_id == broadcast.case_id, col(Chat.reachable).is_(True))
     )
     if broadcast.kind == BroadcastKind.REMINDER:
-        # Only the chats that want this reminder: the default (all), or a choice naming it.
-        offset = broadcast.payload["offset"]
+        # Only the chats that want this reminder: the default (all), or a choice naming it or
+        # an offset merged into it (due at the same instant).
+        offsets = broadcast.payload.get("offsets") or [broadcast.payload["offset"]]
         targets = targets.where(
             or_(
                 col(Chat.reminder_offsets).is_(None),
-                col(Chat.reminder_offsets).contains(f",{offset},"),
+                *(col(Chat.reminder_offsets).contains(f",{offset},") for offset in offsets),
             )
         )
     # Streamed inside the database: no subscriber list is held in memory.
@@ -137,6 +152,40 @@ async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> B
     broadcast.total = int(total.scalar_one())
     await _apply(session, broadcast)
     return broadcast
+
+
+async def _check_preview(session: AsyncSession, draft: Broadcast, now: datetime) -> None:
+    """A preview goes out as it was shown or not at all: refuse one the schedule overtook."""
+    if now - draft.created_at > DRAFT_LIFETIME:
+        raise ScheduleError(
+            "This preview is more than a day old; nothing was sent."
+            " Make a new one with /{command}.",
+            command=str(draft.kind),
+        )
+    case = await session.get(Case, draft.case_id)
+    if case is None or case.status != CaseStatus.ACTIVE:
+        raise ScheduleError(
+            "Case {case_id} was closed after this preview was made; nothing was sent.",
+            case_id=draft.case_id,
+        )
+    if draft.kind != BroadcastKind.OUTCOME:
+        return
+    hearing = await session.get(Hearing, draft.payload["hearing_id"])
+    assert hearing is not None  # hearings are never deleted
+    if hearing.status not in (HearingStatus.SCHEDULED, HearingStatus.HELD):
+        raise ScheduleError(
+            "Hearing #{number} is {status} now; nothing was sent.",
+            number=hearing.id,
+            status=str(hearing.status),
+        )
+    # The preview shows the hearing's date and place: changed since, it would tell subscribers
+    # something that no longer holds.
+    if hearing.revision != draft.payload.get("revision", hearing.revision):
+        raise ScheduleError(
+            "Hearing #{number} was changed after this preview was made; nothing was sent."
+            " Send /outcome again.",
+            number=hearing.id,
+        )
 
 
 async def _apply(session: AsyncSession, broadcast: Broadcast) -> None:
@@ -183,6 +232,7 @@ async def start_now(
         created_by=created_by,
         priority=priority,
         texts=texts,
+        now=now,
     )
     assert draft.id is not None
     started = await start(session, broadcast_id=draft.id, now=now)
@@ -412,20 +462,33 @@ def _totals(figures: Progress) -> dict[str, Any]:
 
 
 async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> None:
-    """A group became a supergroup with a new id: move everything we keep to the new id."""
+    """A group became a supergroup with a new id: move everything we keep to the new id.
+
+    Safe to run more than once (the service message in each chat, a failed send): once the old
+    row is gone there is nothing left to move.
+    """
     old = await session.get(Chat, old_id)
-    if await session.get(Chat, new_id) is None:
+    new = await session.get(Chat, new_id)
+    if new is None:
         session.add(
             Chat(
                 id=new_id,
                 type=ChatType.SUPERGROUP,
                 reachable=True,
-                # The group's language goes with it.
+                # The group's choices go with it.
+                reminder_offsets=old.reminder_offsets if old else None,
                 language=old.language if old else None,
                 language_chosen=old.language_chosen if old else False,
             )
         )
         await session.flush()
+    elif old is not None:
+        # The supergroup wrote before its service message arrived: it made no choice of its
+        # own yet unless it says so, so the group's choices still hold.
+        if new.reminder_offsets is None:
+            new.reminder_offsets = old.reminder_offsets
+        if not new.language_chosen and old.language_chosen:
+            new.language, new.language_chosen = old.language, True
     both = select(Subscription.case_id).where(Subscription.chat_id == new_id)
     await session.execute(
         delete(Subscription).where(
@@ -435,12 +498,12 @@ async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> No
     await session.execute(
         update(Subscription).where(col(Subscription.chat_id) == old_id).values(chat_id=new_id)
     )
+    # A broadcast queued for both ids goes to the chat once: the new id's delivery stands (and
+    # a row of each kind for one broadcast would break the (broadcast, chat) uniqueness).
     clash = select(Delivery.broadcast_id).where(Delivery.chat_id == new_id)
     await session.execute(
         delete(Delivery).where(
-            col(Delivery.chat_id) == old_id,
-            col(Delivery.broadcast_id).in_(clash),
-            col(Delivery.status) == DeliveryStatus.PENDING,
+            col(Delivery.chat_id) == old_id, col(Delivery.broadcast_id).in_(clash)
         )
     )
     await session.execute(
@@ -560,8 +623,18 @@ async def start_reminder(
     text: str,
     now: datetime,
     texts: dict[str, str] | None = None,
+    merged: Sequence[str] = (),
 ) -> Broadcast | None:
-    """Queue a reminder for the chats that want it; None when this key was handled already."""
+    """Queue a reminder for the chats that want it (``offset`` or one ``merged`` into it);
+    None when this key was handled already.
+
+    The payload keeps the case and hearing as they are now, so that the sending side can render
+    the reminder again at each chat's turn (how long until the start) without a query.
+    """
+    case = await session.get(Case, case_id)
+    hearing = await session.get(Hearing, hearing_id)
+    assert case is not None
+    assert hearing is not None
     draft = Broadcast(
         kind=BroadcastKind.REMINDER,
         priority=URGENT,
@@ -569,7 +642,21 @@ async def start_reminder(
         text=text,
         texts=texts or {},
         # due: to measure how late it reaches Telegram
-        payload={"hearing_id": hearing_id, "offset": offset, "due": due.isoformat()},
+        payload={
+            "hearing_id": hearing_id,
+            "offset": offset,
+            "offsets": [offset, *merged],
+            "due": due.isoformat(),
+            "case": {"id": case.id, "title": case.title},
+            "hearing": {
+                "court": hearing.court,
+                "city": hearing.city,
+                "address": hearing.address,
+                "starts_at": hearing.starts_at.isoformat(),
+                "timezone": hearing.timezone,
+                "time_tba": hearing.time_tba,
+            },
+        },
         reminder_key=key,
     )
     if not await _claim_reminder(session, draft):

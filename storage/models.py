@@ -190,6 +190,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     UNREACHABLE = "unreachable"
     FAILED = "failed"
+    SKIPPED = "skipped"  # too late to be worth sending (a reminder of a hearing that has begun)
 
 
 class Broadcast(SQLModel, table=True):
@@ -242,7 +243,9 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     broadcast_id: int = Field(foreign_key="broadcasts.id")
-    chat_id: int = Field(sa_type=BigInteger)
+    # Indexed: moving a migrated group and erasing a chat find its rows by chat alone, which the
+    # (broadcast, chat) constraint cannot serve.
+    chat_id: int = Field(sa_type=BigInteger, index=True)
     status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=200)

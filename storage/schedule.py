@@ -5,12 +5,24 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import Case, CaseStatus, Hearing, HearingStatus, Subscription
+
+
+def is_zone_name(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone such as Asia/Almaty (every check of user input)."""
+    try:
+        ZoneInfo(name)
+    # A folder of the zone database ("Asia") raises IsADirectoryError or PermissionError (an
+    # OSError, not ZoneInfoNotFoundError) on some Pythons and platforms; a path outside it, or
+    # a file that is no zone, ValueError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def hearing_instant(day: date, at: time | None, zone: str) -> datetime:

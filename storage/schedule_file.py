@@ -33,7 +33,6 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -57,7 +56,7 @@ from storage.models import (
     Hearing,
     HearingStatus,
 )
-from storage.schedule import hearing_instant, hearings_of, local_slot, local_start
+from storage.schedule import hearing_instant, hearings_of, is_zone_name, local_slot, local_start
 
 SEED_FILE = Path(__file__).with_name("seed.toml")
 TBA = "tba"
@@ -125,11 +124,8 @@ class HearingEntry(_Entry):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r}") from None
+        if value is not None and not is_zone_name(value):
+            raise ValueError(f"unknown time zone {value!r}")
         return value
 
     @property

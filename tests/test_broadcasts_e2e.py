@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
 from bot.context import HearingWatchApp
 from bot.handlers import broadcasts
-from tests.conftest import ADMIN_ID
+from storage.models import Chat, Subscription
+from tests.conftest import ADMIN_ID, Clock
 from tests.fakebot import FakeBotApi, UserRef
 
 ADMIN = UserRef(ADMIN_ID)
 MODERATOR = UserRef(777)
+OTHER_MODERATOR = UserRef(778)
 SUPPORTERS = [UserRef(5000 + i) for i in range(6)]
 GROUP_ID = -1007770001
 
@@ -128,3 +131,117 @@ async def test_a_blocked_chat_comes_back_when_it_writes(
     assert "Send to 7 chats" in buttons(preview)
     await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 7 chats"])
     await fake.wait_for(lambda: got(fake, blocked.id, "Second news.") == 1)
+
+
+async def test_a_moderator_who_blocked_the_bot_is_not_edited_for_ever(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    await subscribers(fake)
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    moderator = fake.private_chat(MODERATOR)
+    preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
+    await fake.click(moderator, MODERATOR, preview, buttons(preview)["Send to 7 chats"])
+    shown = fake.messages[(moderator.id, preview["message_id"])]
+    await fake.wait_for(lambda: "edit_date" in shown)  # Send showed the progress
+    fake.block(moderator)
+
+    def refused_edits() -> int:
+        return sum(
+            1
+            for call in fake.calls_to("editMessageText")
+            if int(call.params.get("chat_id", 0)) == moderator.id and call.error is not None
+        )
+
+    await fake.wait_for(refused_edits)
+    # Another broadcast from preview to final report: the progress job ran several times.
+    preview = await fake.say(admin, ADMIN, "/update tabarak Second news.")
+    await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 7 chats"])
+    shown = fake.messages[(admin.id, preview["message_id"])]
+    await fake.wait_for(lambda: shown["text"].startswith("Done: 7/7 sent"))
+    await fake.say(admin, ADMIN, "/help")
+    assert refused_edits() == 1
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_everything_and_gets_news_once(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    admin_user = SUPPORTERS[0]
+    group = fake.group(-5550001, kind="group")
+    fake.set_member(group, admin_user, "administrator")
+    await fake.say(group, admin_user, "/subscribe tabarak")
+    menu = await fake.say(group, admin_user, "/remind")
+    await fake.click(group, admin_user, menu, "remind:1d")
+    await fake.say(group, admin_user, "/language ru")
+    # The supergroup wrote (and subscribed) before the old group's service message came.
+    supergroup = fake.group(-1005550001)
+    fake.set_member(supergroup, admin_user, "administrator")
+    await fake.say(supergroup, admin_user, "/subscribe tabarak")
+
+    fake.upgrade(group, supergroup.id, admin_user)
+    await fake.say(supergroup, admin_user, "/mysubs")  # updates are handled in order
+    async with bot.bot_data.database.reading() as session:
+        old = await session.get(Chat, group.id)
+        new = await session.get(Chat, supergroup.id)
+        followed = await session.get(Subscription, (supergroup.id, "tabarak"))
+    assert old is None
+    assert new is not None
+    assert (new.reminder_offsets, new.language, new.language_chosen) == (",1d,", "ru", True)
+    assert followed is not None
+
+    admin = fake.private_chat(ADMIN)
+    preview = await fake.say(admin, ADMIN, "/update tabarak News for the group.")
+    await fake.click(admin, ADMIN, preview, buttons(preview)["Send to 1 chat"])
+    shown = fake.messages[(admin.id, preview["message_id"])]
+    await fake.wait_for(lambda: shown["text"].startswith("Done: 1/1 sent"))
+    assert got(fake, supergroup.id, "News for the group.") == 1
+    sends = fake.calls_to("sendMessage")
+    assert not [c for c in sends if int(c.params["chat_id"]) == group.id and c.error is not None]
+
+
+async def test_send_refuses_a_preview_the_schedule_overtook(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    chats = await subscribers(fake)
+    admin = fake.private_chat(ADMIN)
+    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    moderator = fake.private_chat(MODERATOR)
+    outcome = await fake.say(moderator, MODERATOR, "/outcome #4 He was released.")
+    news = await fake.say(moderator, MODERATOR, "/update tabarak Come to the court.")
+
+    await fake.say(admin, ADMIN, "/postpone #4 2027-01-01 tba")
+    answer = await fake.click(moderator, MODERATOR, outcome, buttons(outcome)["Send to 7 chats"])
+    assert answer["text"] == "Hearing #4 is postponed now; nothing was sent."
+    prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
+    close = next(data for label, data in buttons(prompt).items() if label.startswith("Close"))
+    await fake.click(admin, ADMIN, prompt, close)
+    answer = await fake.click(moderator, MODERATOR, news, buttons(news)["Send to 7 chats"])
+    assert answer["text"] == (
+        "Case tabarak was closed after this preview was made; nothing was sent."
+    )
+    await fake.say(moderator, MODERATOR, "/help")
+    for chat in chats:
+        assert not got(fake, chat, "He was released.")
+        assert not got(fake, chat, "Come to the court.")
+
+
+async def test_only_its_author_or_an_admin_sends_a_preview_within_a_day(
+    bot: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    await subscribers(fake)
+    admin = fake.private_chat(ADMIN)
+    for user in (MODERATOR, OTHER_MODERATOR):
+        await fake.say(admin, ADMIN, f"/grant {user.id}")
+    moderator, other = fake.private_chat(MODERATOR), fake.private_chat(OTHER_MODERATOR)
+    preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
+    send = buttons(preview)["Send to 7 chats"]
+    answer = await fake.click(other, OTHER_MODERATOR, preview, send)
+    assert answer["text"] == "Only the moderator who made this preview, or an admin, can send it."
+    assert (await fake.click(admin, ADMIN, preview, send))["text"] == "Sending to 7 chats."
+
+    stale = await fake.say(moderator, MODERATOR, "/update tabarak Second news.")
+    clock.now += timedelta(days=1, minutes=1)
+    answer = await fake.click(moderator, MODERATOR, stale, buttons(stale)["Send to 7 chats"])
+    assert answer["text"] == (
+        "This preview is more than a day old; nothing was sent. Make a new one with /update."
+    )

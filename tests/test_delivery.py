@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.constants import ParseMode
 from telegram.ext import Defaults, ExtBot
 from telegram.request import HTTPXRequest
@@ -207,6 +209,10 @@ async def test_a_migrated_group_is_followed_to_its_new_id(
     database: Database, fake: FakeBotApi, bot: ExtBot[None]
 ) -> None:
     await follow(database, fake, [1001, -2001])
+    async with database.writing() as session:
+        await subscriptions.set_reminder_choice(
+            session, chat_id=-2001, chat_type=ChatType.GROUP, offsets=["2h"]
+        )
     fake.migrate(fake.chats[-2001], -1009999)
     broadcast = await queue(database, "hello")
     await engine_for(database, bot).drain()
@@ -215,6 +221,7 @@ async def test_a_migrated_group_is_followed_to_its_new_id(
     async with database.reading() as session:
         assert await session.get(Chat, -2001) is None
         assert await subscriptions.subscribed_case_ids(session, chat_id=-1009999) == {"c"}
+        assert await subscriptions.reminder_choice(session, chat_id=-1009999) == ["2h"]
 
 
 async def test_server_errors_are_retried_then_failed_with_their_reason(
@@ -264,6 +271,38 @@ async def test_an_urgent_broadcast_is_not_stuck_behind_a_long_one(
     assert delivered_long < 200  # the urgent one went out while the long one was under way
     assert all(fake.received(c) == 1 for c in many)
     assert long.total == 400
+
+
+async def test_a_short_broadcast_is_done_while_a_long_one_is_still_sending(
+    database: Database, fake: FakeBotApi, bot: ExtBot[None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine never idles while a long broadcast goes out; the short one beside it is
+    marked done (so its preview shows the final report) as soon as its last result is written."""
+    many = list(range(60_001, 60_401))
+    await follow(database, fake, many, case_id="long")
+    await follow(database, fake, PRIVATE[:5], case_id="short")
+    long = await queue(database, "long", case_id="long")
+    finished: dict[int, asyncio.Event] = {}
+    finish = deliveries.finish
+
+    async def noted_finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> None:
+        await finish(session, broadcast_id=broadcast_id, now=now)
+        finished.setdefault(broadcast_id, asyncio.Event()).set()
+
+    monkeypatch.setattr(deliveries, "finish", noted_finish)
+    engine = engine_for(database, bot)
+    running = asyncio.create_task(engine.drain())
+    await fake.wait_for(lambda: len(fake.calls_to("sendMessage")) >= 20)
+    short = await queue(database, "short", case_id="short")
+    assert short.id is not None
+    engine.wake()
+    async with asyncio.timeout(20):
+        await finished.setdefault(short.id, asyncio.Event()).wait()
+    async with database.reading() as session:
+        left = (await deliveries.progress(session, broadcast_id=long.id or 0)).pending
+    await running
+    assert left >= 100  # most of the long one was still to go
+    assert long.id in finished
 
 
 async def test_many_broadcasts_share_the_rate(

@@ -105,6 +105,26 @@ async def test_a_bad_file_changes_nothing_and_lists_every_problem(
     await database.dispose()
 
 
+async def test_a_zone_folder_is_refused_like_any_unknown_zone(
+    seeded: None, config: str, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[cases]]\nid = "good"\ntitle = "Fine"\n'
+        '  [[cases.hearings]]\n  date = 2027-03-01\n  time = "10:00"\n  timezone = "Asia"\n'
+        '  court = "C"\n  city = "Z"\n',
+        encoding="utf-8",
+    )
+    database = Database(database_url)
+    before = await snapshot(database)
+    assert await run("import", str(bad), "--config", config) != 0
+    err = capsys.readouterr().err
+    assert "cases[0].hearings[0].timezone" in err
+    assert "unknown time zone 'Asia'" in err
+    assert await snapshot(database) == before
+    await database.dispose()
+
+
 async def test_import_of_a_missing_file(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert await run("import", "/nonexistent.toml", "--config", config) != 0
     assert "cannot be read" in capsys.readouterr().err

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlmodel import select
 
 from bot import reminders
 from bot.context import HearingWatchApp
 from bot.settings import Settings
+from storage.models import Delivery, DeliveryStatus
 from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
-from tests.fakebot import FakeBotApi, FloodLimits, UserRef
+from tests.fakebot import ApiError, FakeBotApi, Fault, FloodLimits, UserRef
 
 ADMIN = UserRef(ADMIN_ID)
 ALICE, BOB, CAROL = UserRef(3001), UserRef(3002), UserRef(3003)
@@ -149,6 +152,101 @@ async def test_each_chat_gets_the_reminders_it_chose(
     assert len(reminders_in(fake, ALICE.id)) == 1  # the default: both
     assert reminders_in(fake, BOB.id) == []  # none
     assert reminders_in(fake, CAROL.id) == []  # only the 1-minute one
+
+
+async def test_a_chat_that_chose_a_merged_offset_still_gets_the_reminder(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    """Both offsets (5m, 1m) of a hearing whose hour is not announced fall on its morning and
+    go as one reminder: the chat that chose only 1m gets it too."""
+    carol = fake.private_chat(CAROL)
+    await fake.say(carol, CAROL, "/subscribe tabarak")
+    menu = await fake.say(carol, CAROL, "/remind")
+    await fake.click(carol, CAROL, menu, "remind:1m")
+    await add_hearing(fake, "tba")
+    clock.now = at(8, 1)  # the morning reminder is due
+    await reminders.reconcile(running)
+    text = await fake.wait_for(lambda: next(iter(reminders_in(fake, carol.id)), None))
+    assert "Today; the hour is not announced yet." in text
+
+
+async def test_all_means_the_configured_reminders_even_after_they_change(
+    settings: Settings, fake: FakeBotApi, clock: Clock
+) -> None:
+    clock.now = at(9, 0)
+    app = await start_bot(settings, clock)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    menu = await fake.say(alice, ALICE, "/remind")
+    await fake.click(alice, ALICE, menu, "remind:all")
+    await stop_bot(app)
+
+    # The operator changes [reminders] offsets: "all" follows the new ones.
+    changed = Settings(
+        telegram={"token": fake.token, "base_url": fake.base_url},
+        database={"url": settings.database.url},
+        access={"admins": [ADMIN_ID]},
+        reminders={"offsets": ["10m"]},
+    )
+    app = await start_bot(changed, clock)
+    try:
+        await add_hearing(fake, "10:00")
+        clock.now = at(9, 51)
+        await reminders.reconcile(app)
+        text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None))
+        assert "Starts in 9 minutes." in text
+    finally:
+        await stop_bot(app)
+
+
+async def queued_then_held_back(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock, chat_id: int
+) -> None:
+    """Queue the 5-minute reminder at 9:55; Telegram holds the send back (a 429) long enough
+    for the clock to move on, as when the chat's turn comes late in a long fan-out."""
+    fake.faults.append(
+        Fault(
+            method="sendMessage",
+            chat_id=chat_id,
+            error=ApiError(429, "Too Many Requests: retry after 1", retry_after=1),
+            times=1,
+        )
+    )
+    clock.now = at(9, 55)
+    await reminders.reconcile(running)
+    await fake.wait_for(lambda: any(call.error for call in fake.calls_to("sendMessage")))
+
+
+async def test_a_reminder_says_how_long_until_the_start_when_it_is_sent(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    await add_hearing(fake, "10:00")
+    await queued_then_held_back(running, fake, clock, alice.id)
+    clock.now = at(9, 57)  # queued saying 5 minutes; it goes out 2 minutes later
+    text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None))
+    assert "Starts in 3 minutes." in text
+
+
+async def test_a_reminder_whose_hearing_has_begun_is_skipped_not_sent(
+    running: HearingWatchApp, fake: FakeBotApi, clock: Clock
+) -> None:
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    await add_hearing(fake, "10:00")
+    await queued_then_held_back(running, fake, clock, alice.id)
+    clock.now = at(10, 1)  # an outage held it back past the start
+    database = running.bot_data.database
+    async with asyncio.timeout(10):
+        while True:
+            async with database.reading() as session:
+                rows = (await session.execute(select(Delivery.status))).scalars().all()
+            if rows and all(status != DeliveryStatus.PENDING for status in rows):
+                break
+            await asyncio.sleep(0.05)
+    assert list(rows) == [DeliveryStatus.SKIPPED]
+    assert reminders_in(fake, alice.id) == []
 
 
 async def test_a_chat_that_subscribes_later_gets_no_back_dated_reminder(

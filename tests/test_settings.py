@@ -75,6 +75,7 @@ def test_token_is_hidden_in_repr(tmp_path: Path) -> None:
         ('[database]\nurl = "not a url"\n', "database.url: is not a database URL"),
         ('[telegram]\nbase_url = "ftp://x"\n', "telegram.base_url: must start with http"),
         ('[schedule]\ntimezone = "Mars/Base"\n', "unknown time zone 'Mars/Base'"),
+        ('[schedule]\ntimezone = "Asia"\n', "unknown time zone 'Asia'"),
         ('[access]\nadmins = ["bob"]\n', "access.admins"),
         ("[delivery]\nconcurrency = 0\n", "delivery.concurrency"),
         ("[delivery]\nmessages_per_second = -1\n", "delivery.messages_per_second"),

@@ -226,6 +226,9 @@ async def test_a_moderator_cannot_press_an_admins_confirm_button(
         ("/addhearing tabarak 2027-01-01 25:00 C; Z", "is not a time"),
         ("/addhearing tabarak 2027-01-01 10:00 Court only", "separated by “;”"),
         ("/addhearing tabarak 2027-01-01 10:00 C; Z tz=Mars/Base", "is not a time zone"),
+        # A folder of the zone database, not a zone: an OSError inside ZoneInfo.
+        ("/addhearing tabarak 2027-01-01 10:00 C; Z tz=Asia", "“Asia” is not a time zone"),
+        ("/edithearing #4 zone America", "“America” is not a time zone"),
         ("/addhearing tabarak 2026-11-01 10:00 C; Z", "is in the past"),
         ("/addhearing nope 2027-01-01 10:00 C; Z", "There is no case “nope”"),
         ("/edithearing #999 court X", "There is no hearing #999"),

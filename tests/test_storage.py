@@ -35,6 +35,13 @@ async def test_migrations_create_every_table(database: Database) -> None:
     assert await current_revision(database.engine) is not None
 
 
+async def test_a_chats_deliveries_are_found_by_an_index(database: Database) -> None:
+    """Moving a migrated group and erasing a chat look deliveries up by chat id alone."""
+    async with database.engine.connect() as connection:
+        indexes = await connection.run_sync(lambda sync: inspect(sync).get_indexes("deliveries"))
+    assert ["chat_id"] in [index["column_names"] for index in indexes]
+
+
 async def test_upgrading_twice_is_harmless(database: Database) -> None:
     revision = await current_revision(database.engine)
     await upgrade(database.engine)

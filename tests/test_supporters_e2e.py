@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.context import HearingWatchApp
 from bot.settings import Settings
 from bot.texts import APOLOGY, ONLY_GROUP_ADMINS
+from storage.models import Case, Hearing, HearingStatus
 from tests.conftest import Clock, start_bot, stop_bot
 from tests.fakebot import ApiError, ChatRef, FakeBotApi, Fault, UserRef
 
@@ -65,6 +67,45 @@ async def test_case_shows_the_postponement_history(bot: HearingWatchApp, fake: F
     assert "21 January 2020, time not announced" in text
     assert "Shilikti" in text
     assert "Lyazzat Akhatova" in text
+
+
+async def test_a_long_case_is_split_between_hearings_under_the_limit(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    """A long description, long outcomes and many hearings: several messages, each within
+    Telegram's 4,096 characters (the fake refuses longer ones), every hearing in one piece."""
+    first = datetime(2024, 3, 4, 5, 0, tzinfo=UTC)
+    async with bot.bot_data.database.writing() as session:
+        session.add(Case(id="long-trial", title="A long trial", description="Background. " * 250))
+        await session.flush()
+        for week in range(12):
+            session.add(
+                Hearing(
+                    case_id="long-trial",
+                    court=f"Court {week}",
+                    city="Almaty",
+                    starts_at=first + timedelta(weeks=week),
+                    timezone="Asia/Almaty",
+                    status=HearingStatus.HELD,
+                    # One outcome as long as a broadcast may be: it alone fills a message.
+                    outcome=("Ruling & reasons. " * (240 if week == 5 else 100)).strip(),
+                )
+            )
+    chat = fake.private_chat(ALICE)
+    await fake.say(chat, ALICE, "/case long-trial")
+    replies = await fake.wait_for(
+        lambda: (sent := fake.sent_to(chat.id)) and "reply_markup" in sent[-1] and sent
+    )
+    texts = [reply["text"] for reply in replies]
+    assert len(texts) >= 3
+    assert APOLOGY not in texts
+    assert texts[0].startswith("A long trial · long-trial")
+    every = "\n".join(texts)
+    for week in range(12):
+        assert every.count(f"Court {week}, Almaty") == 1
+    for text in texts[1:]:
+        assert text.startswith("• ")  # a message begins with a hearing, never inside one
+    assert buttons(replies[-1]) == ["sub:long-trial"]
 
 
 async def test_case_shows_upcoming_hearing_as_next(

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import broadcast_texts as show
@@ -19,9 +19,10 @@ from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
 from bot.handlers.language import translator_for
 from bot.handlers.staff import Actor, schedule_changed, staff_command, staff_press
-from bot.i18n import LANGUAGES, NAMES, Translator, translator
+from bot.i18n import LANGUAGES, N_, NAMES, Translator, translator
 from bot.parsing import parse_outcome, parse_update, parse_versions
-from storage import deliveries, editing, schedule, subscriptions
+from bot.texts import MAX_LENGTH, visible_length
+from storage import deliveries, editing, schedule, staff, subscriptions
 from storage.editing import ScheduleError
 from storage.models import (
     Broadcast,
@@ -39,6 +40,7 @@ BUTTON_PATTERN = rf"^({SEND}|{CANCEL}):\d+$"
 PROGRESS_INTERVAL = 3.0  # seconds between edits of a preview: often enough, not spammy
 RECENT = 10
 PROGRESS = "progress"
+NOT_YOURS = N_("Only the moderator who made this preview, or an admin, can send it.")
 
 
 async def _preview(
@@ -64,8 +66,8 @@ async def _preview(
     first = next(iter(versions.values()), raw)
     texts = {code: render(translator(code), versions.get(code, first)) for code in LANGUAGES}
     for text in texts.values():
-        length = show.visible_length(text)
-        if length > show.MAX_LENGTH:
+        length = visible_length(text)
+        if length > MAX_LENGTH:
             await message.reply_text(say.problem(show.too_long(t, length)))
             return
     async with context.bot_data.database.writing() as session:
@@ -79,6 +81,7 @@ async def _preview(
             created_by=actor.user_id,
             priority=deliveries.URGENT if kind == BroadcastKind.OUTCOME else deliveries.NORMAL,
             payload=payload,
+            now=context.bot_data.clock(),
         )
     assert draft.id is not None
     audience: Counter[str] = Counter()
@@ -106,7 +109,7 @@ async def _preview(
             for code in shown_languages
         ]
     together = "\n\n— — —\n\n".join(blocks)
-    if show.visible_length(together) <= show.MAX_LENGTH:
+    if visible_length(together) <= MAX_LENGTH:
         blocks = [together]
     for block in blocks[:-1]:
         await message.reply_text(block)
@@ -142,7 +145,8 @@ async def cmd_outcome(message: Message, context: Context, actor: Actor, args: st
         case_id=case.id,
         raw=request.text,
         render=lambda t, text: show.outcome_message(t, case, hearing, text),
-        payload={"hearing_id": hearing.id, "outcome": request.text},
+        # The revision: Send refuses the preview if the hearing changed since (deliveries.start).
+        payload={"hearing_id": hearing.id, "outcome": request.text, "revision": hearing.revision},
     )
 
 
@@ -181,18 +185,26 @@ async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     action, _, raw_id = (query.data or "").partition(":")
-    if await staff_press(update, context, Role.MODERATOR) is None:
+    user_id = await staff_press(update, context, Role.MODERATOR)
+    if user_id is None:
         return
     t = await translator_for(update, context)
     broadcast_id = int(raw_id)
-    async with context.bot_data.database.writing() as session:
-        if action == SEND:
-            broadcast = await deliveries.start(
-                session, broadcast_id=broadcast_id, now=context.bot_data.clock()
-            )
-        else:
-            cancelled = await deliveries.cancel_draft(session, broadcast_id=broadcast_id)
-            broadcast = await session.get(Broadcast, broadcast_id) if cancelled else None
+    if action == SEND and not await _may_send(context, broadcast_id, user_id):
+        await query.answer(t(NOT_YOURS), show_alert=True)
+        return
+    try:
+        async with context.bot_data.database.writing() as session:
+            if action == SEND:
+                broadcast = await deliveries.start(
+                    session, broadcast_id=broadcast_id, now=context.bot_data.clock()
+                )
+            else:
+                cancelled = await deliveries.cancel_draft(session, broadcast_id=broadcast_id)
+                broadcast = await session.get(Broadcast, broadcast_id) if cancelled else None
+    except ScheduleError as error:  # the preview is out of date: nothing was queued
+        await query.answer(say.explain(t, error), show_alert=True)
+        return
     if broadcast is None:
         await query.answer(t(show.ALREADY_HANDLED))
         return
@@ -211,6 +223,15 @@ async def on_button(update: Update, context: Context) -> None:
         await query.answer(t(show.CANCELLED_ANSWER))
         text = show.cancelled(t, broadcast)
     await query.edit_message_text(text, reply_markup=None)
+
+
+async def _may_send(context: Context, broadcast_id: int, user_id: int) -> bool:
+    """Only the moderator who made a preview, or an admin, sends it: a preview says what its
+    author checked, and another moderator may not know what that was."""
+    async with context.bot_data.database.reading() as session:
+        draft = await session.get(Broadcast, broadcast_id)
+        role = await staff.role_of(session, user_id, context.bot_data.settings.access.admins)
+    return draft is None or draft.created_by == user_id or role == Role.ADMIN
 
 
 async def report_progress(context: Context) -> None:
@@ -241,7 +262,12 @@ async def report_progress(context: Context) -> None:
                     # The staff member deleted the preview: stop following it.
                     logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
                     done = True
-            except TelegramError as exc:
+            except Forbidden as exc:
+                # The staff member blocked the bot: no edit will ever go through again, so stop
+                # following the preview rather than failing at every tick for ever.
+                logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
+                done = True
+            except TelegramError as exc:  # passing trouble (a timeout, a 429): next tick
                 logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
                 continue
             shown[broadcast.id] = text

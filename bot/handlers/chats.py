@@ -1,4 +1,5 @@
-"""Chat bookkeeping that every update passes through: a paused chat that writes again resumes.
+"""Chat bookkeeping: a paused chat that writes again resumes, and a group that becomes a
+supergroup moves to its new id at once (Telegram announces it with a service message).
 
 A chat the delivery engine found unreachable (blocked the bot, was kicked) is paused: broadcasts
 skip it. When it writes to the bot again it is reachable, whatever it wrote. The paused chats are
@@ -11,11 +12,11 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import TypeHandler
+from telegram.ext import MessageHandler, TypeHandler, filters
 
 from bot.context import Context, HearingWatchApp
 from jobs import logref
-from storage import subscriptions
+from storage import deliveries, subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,29 @@ async def on_chat_wrote(update: Update, context: Context) -> None:
         logger.info("chat %s is reachable again; its subscriptions resume", logref.ref(chat.id))
 
 
+async def on_migration(update: Update, context: Context) -> None:
+    """A group became a supergroup: its subscriptions and choices move to the new id now,
+    before anything is sent to the old id and refused.
+
+    Telegram tells both chats (``migrate_to_chat_id`` in the old group, ``migrate_from_chat_id``
+    in the new supergroup); whichever comes first does the move, the other finds nothing left.
+    """
+    message = update.effective_message
+    if message is None:
+        return
+    if message.migrate_to_chat_id is not None:
+        old_id, new_id = message.chat_id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id is not None:
+        old_id, new_id = message.migrate_from_chat_id, message.chat_id
+    else:
+        return
+    async with context.bot_data.database.writing() as session:
+        await deliveries.migrate_chat(session, old_id=old_id, new_id=new_id)
+    logger.info("a group became a supergroup; its subscriptions moved")
+
+
 def register(app: HearingWatchApp) -> None:
-    """Add the bookkeeping handler ahead of every other."""
+    """Add the bookkeeping handlers: ahead of every other, and the migration's own."""
     # Group -1 runs before the commands and lets every update go on to them.
     app.add_handler(TypeHandler(Update, on_chat_wrote), group=-1)
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, on_migration))

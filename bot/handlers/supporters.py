@@ -120,7 +120,10 @@ async def cmd_case(update: Update, context: Context) -> None:
     if case.status == CaseStatus.ACTIVE or case.id in followed:
         markup = keyboards.subscription_keyboard(t, [case.id], followed)
     now = context.bot_data.clock()
-    await _reply(update, texts.case_details(t, case, hearings, now), markup)
+    *first, last = texts.case_details(t, case, hearings, now)
+    for text in first:
+        await _reply(update, text)
+    await _reply(update, last, markup)  # the button under the end of the case
 
 
 async def cmd_subscribe(update: Update, context: Context) -> None:

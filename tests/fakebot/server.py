@@ -3,7 +3,7 @@
 The real python-telegram-bot ``Application`` reaches it through ``telegram.base_url``. Tests play
 the users: they push updates (commands, messages, button presses) and read back what the bot sent.
 Faults (any Telegram error, or a slow answer) can be injected per method and chat; every call
-passes one place, ``_dispatch``, where later limits hook in.
+passes one place, ``_dispatch``, where the faults and the flood limits apply.
 
 Updates reach the bot by polling (``getUpdates``) or, once the bot calls ``setWebhook``, by an
 HTTP POST of each update's JSON to the webhook URL, as Telegram does:
@@ -572,6 +572,27 @@ class FakeBotApi:
             migrate_to_chat_id=new_id,
         )
         self.faults.append(Fault(chat_id=chat.id, error=error))
+        return supergroup
+
+    def upgrade(self, chat: ChatRef, new_id: int, by: UserRef) -> ChatRef:
+        """``by`` turns the group into a supergroup, as Telegram announces it: a service message
+        with ``migrate_to_chat_id`` in the old group, one with ``migrate_from_chat_id`` in the
+        new supergroup, and the old id refusing sends from now on."""
+        supergroup = self.migrate(chat, new_id)
+        for where, field_name, value in (
+            (chat, "migrate_to_chat_id", new_id),
+            (supergroup, "migrate_from_chat_id", chat.id),
+        ):
+            self._push(
+                "message",
+                {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "chat": where.to_dict(),
+                    "from": by.to_dict(),
+                    field_name: value,
+                },
+            )
         return supergroup
 
     def received(self, chat_id: int) -> int:
