@@ -348,6 +348,14 @@ class Service:
         last_load = time.monotonic()
         while True:
             worker.beat()
+            engine = self.data.engine
+            if not self.active and engine.has_leftovers and not outage.down:
+                try:
+                    await engine.flush_leftovers()
+                except Exception as exc:
+                    if not is_database_outage(exc):
+                        raise
+                    outage.failed(exc)
             if not outage.down:
                 attempt = 0
                 if time.monotonic() - last_load > PAUSED_RELOAD:

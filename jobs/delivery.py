@@ -114,6 +114,10 @@ class EngineSettings:
     # How long a delivery read by this engine stays its own; renewed while it waits. Another
     # instance that takes over sends it only after this, unless it was released at a clean stop.
     lease: float = 15.0
+    # An engine that has just started leaves others' expired claims alone this long: the
+    # instance it takes over from may be writing what it sent during an outage (see
+    # flush_leftovers), and reading those deliveries sooner would send them twice.
+    takeover_grace: float = 10.0
 
 
 @dataclass
@@ -180,6 +184,7 @@ class DeliveryEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_look = float("-inf")
         self._last_renewal = float("-inf")
+        self._run_started = float("-inf")
         self._beat: Callable[[], None] = _no_heartbeat
         self.retries_after_429 = 0
 
@@ -204,6 +209,7 @@ class DeliveryEngine:
         """
         self._beat = beat
         self._forget_progress()
+        self._run_started = self._clock()
         # Results a previous run could not write go first: their deliveries still look pending,
         # and reading them again before they are written would send them twice.
         attempt = 0
@@ -256,6 +262,19 @@ class DeliveryEngine:
         self._deferred.clear()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._last_look = self._last_renewal = float("-inf")
+
+    @property
+    def has_leftovers(self) -> bool:
+        """Results of sends that could not be written yet (the database was away)."""
+        return bool(self._results)
+
+    async def flush_leftovers(self) -> None:
+        """Write the results an earlier run could not, and give up its claims: done by an
+        instance that stood down during an outage, so that the one now active, which waits
+        ``takeover_grace`` for this, does not send those deliveries again."""
+        if self._results:
+            await self._flush()
+            await self._release()
 
     async def _release(self) -> None:
         async with self.database.writing() as session:
@@ -333,6 +352,8 @@ class DeliveryEngine:
                     now=self._wall_clock(),
                     lease=self._lease,
                     with_languages=bool(state.texts),
+                    take_expired=self._clock() - self._run_started
+                    >= self.settings.takeover_grace,
                 )
             self.outage.ok()  # a write went through (a read may pass a locked SQLite file)
             state.buffer.extend(page)

@@ -294,17 +294,19 @@ async def claim_page(
     now: datetime,
     lease: timedelta,
     with_languages: bool = False,
+    take_expired: bool = True,
 ) -> list[PendingDelivery]:
     """Claim the next pending deliveries of a broadcast, by id after ``after``, for ``holder``.
 
     Deliveries another instance claimed are skipped until their lease runs out, so that two
-    engines (one taking over from the other) never send the same delivery at once. With
+    engines (one taking over from the other) never send the same delivery at once; with
+    ``take_expired`` False even an expired claim of another's is left alone. With
     ``with_languages`` each comes with its chat's language.
     """
     free = or_(
         col(Delivery.lease_until).is_(None),
-        col(Delivery.lease_until) < now,
         col(Delivery.leased_by) == holder,
+        *([col(Delivery.lease_until) < now] if take_expired else []),
     )
     ids = (
         select(Delivery.id)
