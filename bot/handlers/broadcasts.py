@@ -222,7 +222,11 @@ async def on_button(update: Update, context: Context) -> None:
     else:
         await query.answer(t(show.CANCELLED_ANSWER))
         text = show.cancelled(t, broadcast)
-    await query.edit_message_text(text, reply_markup=None)
+    try:
+        await query.edit_message_text(text, reply_markup=None)
+    except (Forbidden, BadRequest) as exc:
+        # Blocked the bot, or deleted the preview: the broadcast goes out all the same.
+        logger.warning("cannot show broadcast %s under its preview: %s", broadcast_id, exc)
 
 
 async def _may_send(context: Context, broadcast_id: int, user_id: int) -> bool:
