@@ -469,7 +469,9 @@ async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> No
     Safe to run more than once (the service message in each chat, a failed send): once the old
     row is gone there is nothing left to move.
     """
-    old = await session.get(Chat, old_id)
+    # Locked: both chats announce the upgrade and their updates are handled at once; on
+    # PostgreSQL the second move waits here and then finds nothing left to move.
+    old = await session.get(Chat, old_id, with_for_update=True)
     new = await session.get(Chat, new_id)
     if new is None:
         session.add(
@@ -512,7 +514,7 @@ async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> No
         update(Delivery).where(col(Delivery.chat_id) == old_id).values(chat_id=new_id)
     )
     if old is not None:
-        await session.delete(old)
+        await session.execute(delete(Chat).where(col(Chat.id) == old_id))
 
 
 def _stored(broadcast: Broadcast) -> Progress | None:
