@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from icalendar import Calendar, Event, vDuration
+if TYPE_CHECKING:
+    from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Case, Hearing, HearingStatus
@@ -103,6 +105,8 @@ def _place(hearing: Hearing) -> str:
 
 
 def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
+    from icalendar import Event  # imported when a calendar is asked for: 8 MiB otherwise idle
+
     hearing = chain.latest
     start = local_start(hearing)
     event = Event()
@@ -141,6 +145,8 @@ def build_calendar(
     case: Case, hearings: list[Hearing], *, now: dt.datetime, domain: str
 ) -> Calendar:
     """The calendar of one case: an event for each postponement chain whose hearing is ahead."""
+    from icalendar import Calendar, vDuration  # as in _event
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
