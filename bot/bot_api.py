@@ -62,7 +62,8 @@ class WatchedRequest(HTTPXRequest):
     ) -> tuple[int, bytes]:
         if self.pace is not None and url.rsplit("/", 1)[-1] in MESSAGES and request_data:
             chat_id = request_data.parameters.get("chat_id")
-            if isinstance(chat_id, int | str) and str(chat_id).lstrip("-").isdigit():
+            digits = str(chat_id).lstrip("-")
+            if isinstance(chat_id, int | str) and digits.isascii() and digits.isdigit():
                 await self.pace(int(chat_id))
         try:
             answer = await super().do_request(

@@ -353,7 +353,9 @@ def parse_audit(text: str) -> int:
     words = text.split()
     if not words:
         return DEFAULT_AUDIT
-    if len(words) != 1 or not words[0].isdigit() or not 1 <= int(words[0]) <= MAX_AUDIT:
+    # isascii: str.isdigit() also accepts "¹", which int() refuses.
+    number = words[0] if len(words) == 1 else ""
+    if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_AUDIT:
         raise UsageError(
             "audit", "Give how many entries to show, from 1 to {limit}.", limit=MAX_AUDIT
         )

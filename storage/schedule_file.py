@@ -76,7 +76,9 @@ def parse_time(text: str) -> dt.time | None:
     if text.strip().lower() == TBA:
         return None
     hours, sep, minutes = text.strip().partition(":")
-    if not sep or len(minutes) != 2 or not hours.isdigit() or not minutes.isdigit():
+    digits = hours + minutes
+    # isascii: str.isdigit() also accepts "¹" or "٣", which int() may refuse.
+    if not sep or len(minutes) != 2 or not hours or not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"expected HH:MM or tba, got {text!r}")
     return dt.time(int(hours), int(minutes))
 

@@ -102,3 +102,11 @@ def test_audit_default_and_bounds() -> None:
 def test_too_long_values_are_refused_with_the_limit() -> None:
     with pytest.raises(UsageError, match="at most 200"):
         parsing.parse_addcase("x " + "t" * 201)
+
+
+@pytest.mark.parametrize("text", ["¹", "²0", "٣"])
+def test_digits_of_other_scripts_are_a_usage_error_not_a_crash(text: str) -> None:
+    with pytest.raises(parsing.UsageError):
+        parsing.parse_audit(text)
+    with pytest.raises(parsing.UsageError):
+        parsing.parse_postpone(f"#3 2027-01-01 1{text}:00")
