@@ -339,6 +339,8 @@ class DeliveryEngine:
 
     async def _refill(self) -> None:
         """Read the next page of every broadcast whose buffer ran low."""
+        # Others' expired claims wait until the grace is over (EngineSettings.takeover_grace).
+        past_grace = self._clock() - self._run_started >= self.settings.takeover_grace
         for state in list(self._active.values()):
             if state.exhausted or len(state.buffer) >= self.settings.page // 4:
                 continue
@@ -352,8 +354,7 @@ class DeliveryEngine:
                     now=self._wall_clock(),
                     lease=self._lease,
                     with_languages=bool(state.texts),
-                    take_expired=self._clock() - self._run_started
-                    >= self.settings.takeover_grace,
+                    take_expired=past_grace,
                 )
             self.outage.ok()  # a write went through (a read may pass a locked SQLite file)
             state.buffer.extend(page)
