@@ -16,6 +16,12 @@ every call to the fake takes ``--latency`` seconds. Two measurements:
   it. Answers the flood limits refused (429) are counted apart: their time is still the bot's.
 - memory: the bot process's peak resident memory (VmHWM) idle after answering one command, and
   after a broadcast to N and 10 N chats with the limits off.
+- burst: a case's link goes viral while the broadcast goes out: ``--joiners`` private chats
+  subscribe within ``--spread`` seconds, half with /subscribe <case> and half through the deep
+  link (/start <case>); once with the machine otherwise idle and once with every core kept busy
+  by processes of the benchmark's own. Counts the subscriptions stored and the people refused
+  or told to try again, and, from the fake's arrival times, the most messages in any one second
+  and in any minute to one group, and the broadcast's fan-out time against Telegram's floor.
 """
 
 from __future__ import annotations
@@ -27,21 +33,33 @@ import json
 import math
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+from sqlmodel import col
 
-from bench.broadcast import TEXT, TOKEN, Population, fake_api, fill, population, stats
+from bench.broadcast import (
+    MIGRATED_TO,
+    TELEGRAM_RATE,
+    TEXT,
+    TOKEN,
+    Population,
+    fake_api,
+    fill,
+    population,
+    stats,
+)
 from storage import deliveries
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.models import BroadcastKind, utcnow
+from storage.models import BroadcastKind, Subscription, utcnow
 from storage.schedule_file import SEED_FILE, seed_if_empty
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -56,6 +74,8 @@ NO_LIMITS = {
     "HEARINGWATCH_DELIVERY__GROUP_MESSAGES_PER_MINUTE": str(10**9),
 }
 WAVES = 50  # a spread-out arrival comes in this many equal groups
+FIRST_JOINER = 30_000_000  # the chats that subscribe in the burst
+JOINED = ("now follows", "already follows")  # the two answers that mean "subscribed"
 UNDER_WAY = 60  # broadcast messages delivered before the commands come (two seconds at 30/s)
 
 
@@ -262,6 +282,129 @@ async def memory_run(args: argparse.Namespace, chats: int) -> int:
         return peak_rss(process.pid)
 
 
+@contextlib.contextmanager
+def busy_cores(count: int) -> Iterator[None]:
+    """Keep ``count`` cores busy (one spinning process each) for the duration."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def most_in_a_window(times: list[float], window: float) -> int:
+    """The most arrivals in any half-open window of ``window`` seconds (Telegram's count)."""
+    ordered = sorted(times)
+    most, first = 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+@dataclass(frozen=True)
+class BurstResult:
+    """What one viral-link run saw."""
+
+    joiners: int
+    stored: int  # subscriptions of the joiners in the database afterwards
+    refused: int  # joiners whose answer was not "subscribed", or that Telegram refused
+    times: list[float]  # seconds from getUpdates handing the command out to its answer arriving
+    most_per_second: int
+    most_per_group_minute: int
+    fan_out: float  # first to last broadcast message, at the fake
+    floor: float  # what Telegram's 30 a second allow for everything sent meanwhile
+
+    def cells(self, label: str) -> list[str]:
+        ms = [t * 1000 for t in self.times]
+        return [
+            label,
+            f"{self.stored:,} / {self.joiners:,}",
+            str(self.refused),
+            f"{nearest_rank(ms, 0.50):,.0f}",
+            f"{nearest_rank(ms, 0.99):,.0f}",
+            str(self.most_per_second),
+            str(self.most_per_group_minute),
+            f"{self.fan_out:.1f} / {self.floor:.1f} = {self.fan_out / self.floor:.3f}",
+        ]
+
+
+async def burst_run(args: argparse.Namespace, *, loaded: bool) -> BurstResult:
+    """``args.joiners`` chats subscribe within ``args.spread`` seconds while the broadcast goes
+    out, all cores busy if ``loaded``."""
+    people = population(args.chats)
+    broadcast_chats = people.expected() | {people.blocked, people.migrating}
+    async with (
+        prepared_database(args.database_url, people, broadcast=True) as url,
+        fake_api(people, latency=args.latency, limits=True) as root,
+        bot_process(root, url, limits=True),
+    ):
+        await until(
+            lambda: sum(stats(root)[1].values()) >= UNDER_WAY, seconds=60, what="the broadcast"
+        )
+        joiners = range(FIRST_JOINER, FIRST_JOINER + args.joiners)
+        messages = [
+            {"chat_id": chat, "text": ("/subscribe {}" if i % 2 else "/start {}").format(CASES[0])}
+            for i, chat in enumerate(joiners)
+        ]
+        with busy_cores(os.cpu_count() or 1) if loaded else contextlib.nullcontext():
+            for wave in range(WAVES):
+                _post(root, "/_fake/messages", messages[wave::WAVES])
+                await asyncio.sleep(args.spread / WAVES)
+            await until(
+                lambda: all(t["answered_at"] for t in timings(root)),
+                seconds=600,
+                what="every answer",
+            )
+            await until(
+                lambda: people.expected() <= set(stats(root)[1]),
+                seconds=600,
+                what="the end of the broadcast",
+            )
+        seen = timings(root)
+        arrivals: list[list[float]] = _get(root, "/_fake/arrivals")  # type: ignore[assignment]
+        database = Database(url)
+        try:
+            async with database.reading() as session:
+                stored = await session.execute(
+                    select(func.count())
+                    .select_from(Subscription)
+                    .where(col(Subscription.chat_id) >= FIRST_JOINER)
+                )
+                stored_count = int(stored.scalar_one())
+        finally:
+            await database.dispose()
+    refused = sum(
+        1
+        for t in seen
+        if t["status"] != 200 or not any(answer in str(t["text"]) for answer in JOINED)
+    )
+    times = [float(t["answered_at"]) - float(t["handed_at"]) for t in seen]  # type: ignore[arg-type]
+    moments = [at for at, _, _ in arrivals]
+    by_group: dict[int, list[float]] = {}
+    for at, chat, _ in arrivals:
+        if chat < 0:
+            by_group.setdefault(int(chat), []).append(at)
+    broadcast = [at for at, chat, status in arrivals if chat in broadcast_chats | {MIGRATED_TO}]
+    first, last = min(broadcast), max(broadcast)
+    sent_meanwhile = sum(1 for at, _, status in arrivals if status == 200 and first <= at <= last)
+    return BurstResult(
+        joiners=args.joiners,
+        stored=stored_count,
+        refused=refused,
+        times=times,
+        most_per_second=most_in_a_window(moments, 1.0),
+        most_per_group_minute=max(
+            (most_in_a_window(times, 60.0) for times in by_group.values()), default=0
+        ),
+        fan_out=last - first,
+        floor=(sent_meanwhile - 1) / TELEGRAM_RATE,
+    )
+
+
 async def main_async(args: argparse.Namespace) -> None:
     database = "PostgreSQL" if args.database_url else "SQLite"
     if "load" in args.runs:
@@ -282,6 +425,25 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         for row in rows:
             print("| " + " | ".join(row) + " |")
+    if "burst" in args.runs:
+        rows = []
+        for loaded in (False, True):
+            label = f"every core busy ({os.cpu_count()})" if loaded else "machine otherwise idle"
+            burst = await burst_run(args, loaded=loaded)
+            rows.append(burst.cells(label))
+            print(f"… burst, {label}: {rows[-1][1]} stored", file=sys.stderr)
+        print(
+            f"\n{args.joiners:,} chats subscribe within {args.spread:.0f} s (half /subscribe,"
+            f" half the deep link) while a broadcast to {args.chats:,} chats goes out (limits"
+            f" on); {args.latency * 1000:.0f} ms per call, {database}, {os.cpu_count()} cores\n"
+        )
+        print(
+            "| run | subscribed | refused or told to retry | answer p50 ms | answer p99 ms"
+            " | most in 1 s | most to a group in 1 min | fan-out / floor s |"
+            "\n|---|---|---|---|---|---|---|---|"
+        )
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
     if "memory" in args.runs:
         rows = []
         for chats in (0, args.chats, args.chats * 10):
@@ -298,17 +460,21 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=200, help="chats sending a command")
+    parser.add_argument("--joiners", type=int, default=1000, help="chats subscribing in a burst")
     parser.add_argument("--chats", type=int, default=3000, help="chats the broadcast reaches")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per call")
     parser.add_argument(
-        "--spread", type=float, default=10.0, help="seconds the second run spreads commands over"
+        "--spread",
+        type=float,
+        default=10.0,
+        help="seconds the second load run, and the burst, spread their commands over",
     )
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument(
         "--runs",
         type=lambda value: set(value.split(",")),
         default={"load", "memory"},
-        help="which of load,memory to run (default: both)",
+        help="which of load,memory,burst to run (default: load,memory)",
     )
     asyncio.run(main_async(parser.parse_args()))
 

@@ -44,7 +44,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 LEADERSHIP_INTERVAL = 1.0  # seconds between checks of the lock (and tries for a standby)
 PROBE_INTERVAL = 30.0  # a standby that polls nothing asks Telegram getMe this often
 HEALTH_TIMEOUT = 2.0  # seconds /healthz waits for the database's figures
-# During an outage /healthz checks whether the database can be written again: long enough for
+# During an outage the probe checks whether the database can be written again: long enough for
 # SQLite's busy timeout (5 s), so that a lock held that long still reads as an outage.
 RECOVERY_PROBE_TIMEOUT = 8.0
 # Telegram out of reach for this long makes the instance unhealthy (a blip is not worth an alert).
@@ -449,11 +449,8 @@ class Service:
         report: dict[str, Any] = {"status": "ok", "role": data.status.role}
         figures = None
         try:
-            if data.database_outage.down:
-                # Reads can pass while writes fail (a locked SQLite file): only a write ends it.
-                async with asyncio.timeout(RECOVERY_PROBE_TIMEOUT):
-                    await data.database.probe_write()
-                data.database_outage.ok()
+            # Only a read: the database-probe worker finds the end of an outage (a write, since
+            # reads can pass a locked SQLite file); a health check changes nothing.
             async with asyncio.timeout(HEALTH_TIMEOUT), data.database.reading() as session:
                 figures = await deliveries.queue_figures(session)
         except Exception as exc:

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs import logref
-from jobs.limits import Limits, RateLimiter
+from jobs.limits import Limits, Pacer, Priority, RateLimiter
 from jobs.metrics import Metrics
 from jobs.outage import Outage, backoff, is_database_outage
 from storage import deliveries, privacy
@@ -165,6 +165,7 @@ class DeliveryEngine:
         self.prepare = prepare
         self.settings = settings = settings or EngineSettings()
         self.limiter = RateLimiter(settings.limits)
+        self.pacer = Pacer(self.limiter, clock=clock)
         self._clock = clock
         self._wall_clock = wall_clock
         # Who this engine is in the deliveries' leases: one name per process.
@@ -189,11 +190,9 @@ class DeliveryEngine:
         self.retries_after_429 = 0
 
     async def pace(self, chat_id: int) -> None:
-        """Wait until a message sent outside the engine (a reply) may leave, by the limits the
-        engine keeps; the slot it takes is one a broadcast message does not get."""
-        delay = self.limiter.reserve(chat_id, self._clock()) - self._clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        """Wait for the turn of a message sent outside the engine (a reply): it goes ahead of
+        the broadcasts and takes a turn one of their messages does not get."""
+        await self.pacer.turn(chat_id, priority=Priority.REPLY)
 
     def wake(self) -> None:
         """A broadcast was queued: look for it now rather than at the next poll."""
@@ -309,11 +308,11 @@ class DeliveryEngine:
             await self._idle()
             return
         await self._slots.acquire()
-        slot = self.limiter.next_slot(self._clock())
-        delay = slot - self._clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self.limiter.record(item.chat_id, self._clock())
+        try:
+            await self.pacer.turn(item.chat_id, priority=Priority.BROADCAST)
+        except BaseException:
+            self._slots.release()
+            raise
         task = asyncio.create_task(self._deliver(item))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -440,14 +439,14 @@ class DeliveryEngine:
                 self._unavailable += 1
                 self.bot_api.failed(ConnectionError(reason))
                 wait = backoff(self._unavailable)
-                self.limiter.pause(now + wait)
+                self.pacer.pause(now + wait)
                 self._defer(item, now + wait)
             case RetryLater(seconds):
                 # Not an attempt: the same message goes again, once, after the pause.
                 self.retries_after_429 += 1
                 if self.metrics is not None:
                     self.metrics.too_many_requests.inc()
-                self.limiter.pause(now + seconds)
+                self.pacer.pause(now + seconds)
                 self._defer(item, now + seconds)
             case Unreachable(reason):
                 self._record(item, DeliveryStatus.UNREACHABLE, attempts, reason)

@@ -1,19 +1,32 @@
-"""Telegram's flood limits as a schedule: when may the next message to a chat leave?
+"""Telegram's flood limits as a schedule, and the turns that keep every message of the bot to it.
 
-Pure bookkeeping with times passed in (seconds on a monotonic clock), so it is tested exactly.
-The engine asks ``ready_at`` before it picks a chat and calls ``record`` as the message leaves.
+``RateLimiter`` is pure bookkeeping with times passed in (seconds on a monotonic clock), so it is
+tested exactly: when may the next message leave, overall and to one chat or group? ``Pacer``
+hands out those moments as turns to whoever sends (the delivery engine's broadcasts, the
+handlers' replies), one at a time and replies first, and counts each message when it really
+leaves: a turn is never booked ahead, so a stalled event loop or machine cannot release a backlog
+of booked turns at once when it resumes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
+import math
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 
-# Requests leave at our clock's time and arrive at Telegram's a little later and unevenly;
-# these margins keep a schedule that is exact on paper from crossing the limit on the wire.
-GLOBAL_MARGIN = 1.02
+# Requests leave at our clock's time and arrive at Telegram's a little later and unevenly (a
+# request that had its turn just before the loop stalled arrives with the ones after the stall).
+# So of the overall rate a few percent is left unused: 29 of Telegram's 30 a second.
+HEADROOM = 0.03
+WINDOW_MARGIN = 0.01  # seconds added to the one-second window
 CHAT_MARGIN = 0.05  # seconds
-GROUP_MARGIN = 0.5  # seconds
+GROUP_MARGIN = 1.0  # seconds
 PRUNE_EVERY = 1_000
 
 
@@ -33,20 +46,29 @@ def is_group(chat_id: int) -> bool:
 
 
 class RateLimiter:
-    """Spaces messages evenly overall, and keeps each chat's and group's own limits."""
+    """Spaces messages evenly overall, never more than the budget in any second, and keeps each
+    chat's and group's own limits."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._interval = GLOBAL_MARGIN / limits.per_second
+        # Messages a second this bot allows itself: Telegram's figure less the headroom.
+        self.budget = max(1, math.floor(limits.per_second * (1 - HEADROOM)))
+        self._interval = 1.0 / self.budget
         self._next_slot = 0.0
         self._paused_until = 0.0
+        # The latest departures, as many as the budget: the oldest says when a second is full.
+        self._departures: deque[float] = deque(maxlen=self.budget)
         self._last_to_chat: dict[int, float] = {}
         self._to_group: dict[int, deque[float]] = {}
         self._recorded = 0
 
     def next_slot(self, now: float) -> float:
         """When the next message of any chat may leave."""
-        return max(self._next_slot, self._paused_until, now)
+        slot = max(self._next_slot, self._paused_until, now)
+        if len(self._departures) == self.budget:
+            # Spacing alone keeps the budget; this holds it even when departures were uneven.
+            slot = max(slot, self._departures[0] + 1.0 + WINDOW_MARGIN)
+        return slot
 
     def ready_at(self, chat_id: int, now: float) -> float:
         """When a message to ``chat_id`` may leave, by that chat's (and group's) limits alone."""
@@ -63,6 +85,7 @@ class RateLimiter:
         """A message to ``chat_id`` leaves at ``at``."""
         # Never a burst after a stall: the schedule restarts from now, it does not catch up.
         self._next_slot = max(self._next_slot, at) + self._interval
+        self._departures.append(at)
         self._last_to_chat[chat_id] = at
         if is_group(chat_id):
             times = self._to_group.setdefault(chat_id, deque())
@@ -72,17 +95,6 @@ class RateLimiter:
         self._recorded += 1
         if self._recorded % PRUNE_EVERY == 0:
             self._prune(at)
-
-    def reserve(self, chat_id: int, now: float) -> float:
-        """Book a slot for a message sent outside the engine (a reply to someone who wrote):
-        the instant it may leave. Telegram's 30 a second count every message of the bot, so a
-        reply takes a slot the next broadcast message would have had, instead of a 429.
-
-        A chat's own one-a-second is not applied: Telegram tolerates short bursts in a chat, and
-        someone typing commands one after another should not wait a second for each answer."""
-        at = self.next_slot(now)
-        self.record(chat_id, at)
-        return at
 
     def pause(self, until: float) -> None:
         """Telegram said 429: nothing leaves before ``until``."""
@@ -99,3 +111,77 @@ class RateLimiter:
     def tracked_chats(self) -> int:
         """How many chats the limiter remembers (for tests of memory)."""
         return len(self._last_to_chat)
+
+
+class Priority(IntEnum):
+    """Who goes first when both wait for a turn."""
+
+    REPLY = 0  # someone who wrote is waiting for the answer
+    BROADCAST = 1
+
+
+class Pacer:
+    """Turns to send, one message at a time, at the pace the limiter allows.
+
+    Telegram's 30 messages a second count every message of the bot, so replies and broadcasts
+    share them: a reply takes the next turn, ahead of the broadcast, instead of a 429. A message
+    is counted when its sender resumes with the turn, not when the turn was granted, and the
+    next turn is granted only after that: however late a stalled loop gets there, the messages
+    after it keep their spacing.
+    """
+
+    def __init__(self, limiter: RateLimiter, *, clock: Callable[[], float] = time.monotonic):
+        self.limiter = limiter
+        self._clock = clock
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._granted = False  # a turn was given and its message has not yet been counted
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def turn(self, chat_id: int, *, priority: Priority) -> None:
+        """Wait for a turn to send to ``chat_id``; the message is counted as leaving now."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), waiter))
+        self._dispatch()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # the turn came, but goes unused
+                self._granted = False
+                self._dispatch()
+            else:
+                waiter.cancel()  # left in the queue; skipped when it comes up
+            raise
+        self.limiter.record(chat_id, self._clock())
+        self._granted = False
+        self._dispatch()
+
+    def pause(self, until: float) -> None:
+        """Telegram said 429: no turn before ``until``."""
+        self.limiter.pause(until)
+        self._dispatch()
+
+    @property
+    def waiting(self) -> int:
+        """How many senders wait for a turn."""
+        return sum(1 for _, _, waiter in self._waiting if not waiter.done())
+
+    def _dispatch(self) -> None:
+        """Grant the next turn if one is due, else set a timer for when it will be."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._granted:
+            return
+        while self._waiting and self._waiting[0][2].done():
+            heapq.heappop(self._waiting)  # a waiter that gave up
+        if not self._waiting:
+            return
+        now = self._clock()
+        slot = self.limiter.next_slot(now)
+        if slot > now:
+            self._timer = asyncio.get_running_loop().call_later(slot - now, self._dispatch)
+            return
+        _, _, waiter = heapq.heappop(self._waiting)
+        self._granted = True
+        waiter.set_result(None)

@@ -129,14 +129,12 @@ async def scrub(database: Database) -> None:
     /forget and the purge change. Neither reaches backups, or what the disk keeps of freed
     blocks.
     """
-    engine = database.engine
     # Outside any transaction: VACUUM refuses to run in one, and a checkpoint in one waits.
-    async with engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        if engine.dialect.name == "postgresql":
-            await autocommit.execute(text("VACUUM " + ", ".join(PURGED_TABLES)))
+    async with database.autocommit() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("VACUUM " + ", ".join(PURGED_TABLES)))
         else:
-            await autocommit.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 async def purge(database: Database, *, now: datetime, keep: timedelta) -> Purged:

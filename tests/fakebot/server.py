@@ -145,6 +145,7 @@ class UpdateTiming:
     handed_at: float | None = None
     answered_at: float | None = None
     status: int | None = None
+    text: str | None = None  # the answer as the bot sent it (HTML)
 
     def to_dict(self) -> Json:
         return {
@@ -153,12 +154,17 @@ class UpdateTiming:
             "handed_at": self.handed_at,
             "answered_at": self.answered_at,
             "status": self.status,
+            "text": self.text,
         }
 
 
 @dataclass
 class Call:
-    """One request the bot made, with its parameters decoded."""
+    """One request the bot made, with its parameters decoded.
+
+    ``at`` is when it arrived (monotonic clock), taken as soon as its headers were read, before
+    its body: the moment Telegram's flood limits count it.
+    """
 
     method: str
     params: Json
@@ -405,6 +411,7 @@ class FakeBotApi:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/_fake/stats", self._stats)
         app.router.add_get("/_fake/timings", self._timings)
+        app.router.add_get("/_fake/arrivals", self._arrivals)
         app.router.add_post("/_fake/messages", self._messages)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -453,6 +460,17 @@ class FakeBotApi:
         """For a client in another process: every update's timing, oldest first."""
         return web.json_response([t.to_dict() for t in self.timings.values()])
 
+    async def _arrivals(self, _request: web.Request) -> web.Response:
+        """For a client in another process: every sendMessage as ``[at, chat_id, status]``,
+        ``at`` on the monotonic clock the flood limits count with (differences are seconds)."""
+        return web.json_response(
+            [
+                [call.at, int(call.params["chat_id"]), call.error.code if call.error else 200]
+                for call in self.calls_to("sendMessage")
+                if "chat_id" in call.params
+            ]
+        )
+
     async def _messages(self, request: web.Request) -> web.Response:
         """For a client in another process: private chats write ``[{chat_id, text}, ...]``."""
         update_ids = []
@@ -462,15 +480,18 @@ class FakeBotApi:
             update_ids.append(self._updates[-1]["update_id"])
         return web.json_response(update_ids)
 
-    def _answer_arrived(self, chat_id: int, arrived: float, status: int) -> None:
+    def _answer_arrived(self, call: Call, arrived: float, status: int) -> None:
         """The oldest handed-out, unanswered update of the chat counts this as its answer."""
-        waiting = self._unanswered.get(chat_id)
+        waiting = self._unanswered.get(int(call.params["chat_id"]))
         if waiting:
             timing = waiting.popleft()
             timing.answered_at = arrived
             timing.status = status
+            timing.text = str(call.params.get("text", ""))[:500]
 
     async def _handle(self, request: web.Request) -> web.Response:
+        # Arrival, as Telegram's flood limits count it: before the body is read.
+        at, arrived = time.monotonic(), time.time()
         if request.match_info["token"] != self.token:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
@@ -486,11 +507,10 @@ class FakeBotApi:
             raw.update(request.query)
         method = request.match_info["method"].lower()
         params = Params(raw)
-        call = Call(method, params.decoded(), time.monotonic())
-        arrived = time.time()
+        call = Call(method, params.decoded(), at)
         status = 200
         try:
-            result = await self._dispatch(method, params)
+            result = await self._dispatch(method, params, at)
         except ApiError as error:
             call.error = error
             status = error.code
@@ -499,7 +519,7 @@ class FakeBotApi:
         await self._record(call, arrived, status)
         return web.json_response({"ok": True, "result": result})
 
-    async def _dispatch(self, method: str, params: Params) -> Any:
+    async def _dispatch(self, method: str, params: Params, at: float) -> Any:
         handler = self._methods.get(method)
         if handler is None:
             raise ApiError(404, "Not Found: method not found")
@@ -516,7 +536,7 @@ class FakeBotApi:
         if self._flood is not None and method == "sendmessage" and chat_id is not None:
             paid = str(params.get("allow_paid_broadcast")).lower() == "true"
             try:
-                self._flood.admit(chat_id, time.monotonic(), paid=paid)
+                self._flood.admit(chat_id, at, paid=paid)
             except ApiError:
                 self.too_many_requests += 1
                 raise
@@ -534,7 +554,7 @@ class FakeBotApi:
             self.calls.append(call)
         chat_id = call.params.get("chat_id")
         if call.method == "sendmessage" and self._unanswered and chat_id is not None:
-            self._answer_arrived(int(chat_id), arrived, status)
+            self._answer_arrived(call, arrived, status)
         async with self._changed:
             self._changed.notify_all()
 
