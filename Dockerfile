@@ -6,6 +6,7 @@ COPY pyproject.toml README.md ./
 COPY bot bot
 COPY jobs jobs
 COPY storage storage
+COPY service service
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -39,7 +39,7 @@ from telegram.request import HTTPXRequest
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
 from jobs.sender import sending_bot, telegram_send
-from storage import deliveries
+from storage import broadcasts
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import (
@@ -50,6 +50,7 @@ from storage.models import (
     Subscription,
     utcnow,
 )
+from tests.engines import WatchedQueue, send_everything
 
 # python-telegram-bot warns on every RetryAfter unless durations are timedeltas (see bot/__init__).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -249,9 +250,9 @@ async def engine_run(
             settings = EngineSettings(
                 limits=Limits() if limits else NO_LIMITS, concurrency=concurrency
             )
-            engine = DeliveryEngine(database, telegram_send(bot), settings)
+            engine = DeliveryEngine(WatchedQueue(database), telegram_send(bot), settings)
             async with database.writing() as session:
-                await deliveries.start_now(
+                await broadcasts.start_now(
                     session,
                     kind=BroadcastKind.NOTICE,
                     case_id="bench",
@@ -262,7 +263,7 @@ async def engine_run(
             if trace:  # the engine's allocations only, not the set-up's
                 tracemalloc.start()
             started = time.perf_counter()
-            await engine.drain()
+            await send_everything(engine, seconds=3600)
             wall = time.perf_counter() - started
             peak = tracemalloc.get_traced_memory()[1] if trace else 0
             tracemalloc.stop()

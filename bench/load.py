@@ -3,7 +3,7 @@
     python -m bench.load [--commands 200] [--chats 3000] [--latency 0.1] [--database-url URL]
                          [--runs load,memory]
 
-The bot runs as an operator runs it (``python -m bot.cli run``, configured by HEARINGWATCH_*
+The bot runs as an operator runs it (``python -m service.cli run``, configured by HEARINGWATCH_*
 variables), in a process of its own, against the fake Bot API in another (``bench.fake_api``);
 every call to the fake takes ``--latency`` seconds. Two measurements:
 
@@ -56,11 +56,12 @@ from bench.broadcast import (
     population,
     stats,
 )
-from storage import deliveries
+from storage import broadcasts
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import BroadcastKind, Subscription, utcnow
 from storage.schedule_file import SEED_FILE, seed_if_empty
+from tests.fakebot import busiest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # Extra interpreter arguments for the bot, to profile it: BENCH_BOT_PYTHON="-m cProfile -o F"
@@ -148,7 +149,7 @@ async def prepared_database(
             await fill(database, people)
             if broadcast:
                 async with database.writing() as session:
-                    await deliveries.start_now(
+                    await broadcasts.start_now(
                         session,
                         kind=BroadcastKind.NOTICE,
                         case_id="bench",
@@ -182,7 +183,7 @@ async def bot_process(
         log = Path(folder) / "bot.log"
         with log.open("wb") as output:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, *PYTHON_ARGS, "-m", "bot.cli", "run", cwd=folder, env=env,
+                sys.executable, *PYTHON_ARGS, "-m", "service.cli", "run", cwd=folder, env=env,
                 stdout=output, stderr=output,
             )  # fmt: skip
         try:
@@ -294,17 +295,6 @@ def busy_cores(count: int) -> Iterator[None]:
             spinner.wait()
 
 
-def most_in_a_window(times: list[float], window: float) -> int:
-    """The most arrivals in any half-open window of ``window`` seconds (Telegram's count)."""
-    ordered = sorted(times)
-    most, first = 0, 0
-    for last, at in enumerate(ordered):
-        while at - ordered[first] >= window:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
 @dataclass(frozen=True)
 class BurstResult:
     """What one viral-link run saw."""
@@ -396,10 +386,8 @@ async def burst_run(args: argparse.Namespace, *, loaded: bool) -> BurstResult:
         stored=stored_count,
         refused=refused,
         times=times,
-        most_per_second=most_in_a_window(moments, 1.0),
-        most_per_group_minute=max(
-            (most_in_a_window(times, 60.0) for times in by_group.values()), default=0
-        ),
+        most_per_second=busiest(moments, 1.0),
+        most_per_group_minute=max((busiest(times, 60.0) for times in by_group.values()), default=0),
         fan_out=last - first,
         floor=(sent_meanwhile - 1) / TELEGRAM_RATE,
     )

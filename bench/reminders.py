@@ -2,7 +2,7 @@
 
     python -m bench.reminders [--chats 3000] [--latency 0.1]
 
-The real bot (bot.service.Service) runs against the fake Bot API in its own process with
+The real bot (service.instance.Instance) runs against the fake Bot API in its own process with
 Telegram's limits and a round trip per call. A hearing is put 65 seconds ahead with a 1-minute
 reminder, so the APScheduler job fires 5 seconds after the start; the table says when the first
 and the last reminder reached the fake, against the due instant and the floor the limits allow.
@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.broadcast import TOKEN, Population, fake_api, fake_stats, fill, population, stats
-from bot.service import Service
-from bot.settings import Settings
+from service.instance import Instance
+from service.settings import Settings
 from storage.database import Database
 from storage.models import Case, Hearing
 
@@ -31,15 +31,15 @@ LEAD = 5.0  # seconds between the start and the due instant
 TELEGRAM_RATE = 30.0
 
 
-async def start(settings: Settings) -> Service:
-    service = Service(settings)
-    await service.start()
-    await service.wait_active()  # the engine, and the reminder jobs
-    return service
+async def start(settings: Settings) -> Instance:
+    instance = Instance(settings)
+    await instance.start()
+    await instance.wait_active()  # the engine, and the reminder jobs
+    return instance
 
 
-async def stop(service: Service) -> None:
-    await service.stop()
+async def stop(instance: Instance) -> None:
+    await instance.stop()
 
 
 async def prepare(url: str, people: Population) -> datetime:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.i18n import N_, Translator
+from bot.i18n import LANGUAGES, N_, Translator, translator
 from bot.texts import MAX_LENGTH, escape, format_place, format_when, visible_length
-from storage.deliveries import Progress
+from storage.broadcasts import Progress
 from storage.models import Broadcast, BroadcastStatus, Case, Hearing
 
 CANCELLED = N_("Cancelled: nothing was sent.")
@@ -115,3 +115,14 @@ def recent_list(
             f"{when:%Y-%m-%d %H:%M} UTC · {status} · {figures(t, progress)}"
         )
     return "\n".join(lines)
+
+
+class ProgressWording:
+    """A preview with its figures in its staff member's language, for ``jobs.progress``."""
+
+    def __init__(self, default_language: str) -> None:
+        self.default_language = default_language
+
+    def __call__(self, language: str | None, broadcast: Broadcast, progress: Progress) -> str:
+        code = language if language in LANGUAGES else self.default_language
+        return progress_view(translator(code), broadcast, progress)

@@ -12,6 +12,7 @@ from typing import Final
 
 from bot.i18n import N_
 from storage.editing import CASE_FIELDS, HEARING_FIELDS, CaseField, HearingField
+from storage.errors import UserError
 from storage.models import CASE_ID_MAX_LENGTH, CASE_ID_PATTERN
 from storage.schedule import is_zone_name, normalise_case_id
 from storage.schedule_file import parse_time
@@ -49,20 +50,16 @@ _CASE_ID = re.compile(CASE_ID_PATTERN)
 _CLEAR = ("-", "none")
 
 
-class UsageError(ValueError):
-    """Input a staff member can fix; the message says how, with an example.
-
-    ``problem`` is English with ``{placeholders}`` filled from ``values``; the bot translates it
-    (and the example) before a person reads it.
-    """
+class UsageError(UserError):
+    """Input a staff member can fix; the message says how, and the bot adds an example of the
+    command (``EXAMPLES``)."""
 
     def __init__(self, command: str, problem: str, /, **values: object) -> None:
-        super().__init__(
-            f"{problem.format(**values) if values else problem}\nFor example: {EXAMPLES[command]}"
-        )
+        super().__init__(problem, **values)
         self.command = command
-        self.problem = problem
-        self.values = values
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nFor example: {EXAMPLES[self.command]}"
 
 
 def arguments(text: str) -> str:

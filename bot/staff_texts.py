@@ -10,10 +10,9 @@ from collections.abc import Callable
 from bot.i18n import LANGUAGES, N_, Translator, translator
 from bot.parsing import EXAMPLES, UsageError
 from bot.texts import escape, format_offset, format_place, format_when
-from storage.editing import ScheduleError
+from storage.errors import UserError
 from storage.models import AuditEntry, Case, Hearing, Role
 from storage.schedule import local_start
-from storage.staff import StaffError
 
 NOT_STAFF = N_("This command is for the schedule's staff.")
 ADMINS_ONLY = N_(
@@ -98,7 +97,7 @@ def problem(text: str) -> str:
     return f"⚠️ {escape(text)}"
 
 
-def explain(t: Translator, error: UsageError | ScheduleError | StaffError) -> str:
+def explain(t: Translator, error: UserError) -> str:
     """An error staff can act on, in their language (with an example for a usage mistake)."""
     # Only the words the code put in (a field's or a state's name); never what staff typed.
     values = {
@@ -106,7 +105,7 @@ def explain(t: Translator, error: UsageError | ScheduleError | StaffError) -> st
         for key, value in error.values.items()
     }
     if isinstance(error, UsageError):
-        text = t(error.problem, **values)
+        text = t(error.message, **values)
         return text + "\n" + t("For example: {example}", example=t(EXAMPLES[error.command]))
     return t(error.message, **values)
 

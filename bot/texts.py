@@ -4,14 +4,15 @@ Telegram's HTML parse mode; every word goes through a Translator (bot/i18n.py)."
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from telegram.constants import MessageLimit
 
-from bot.i18n import N_, Translator
+from bot.i18n import LANGUAGES, N_, Translator, translator
 from bot.parsing import UsageError, parse_versions
-from jobs.reminders import parse_duration
+from jobs.reminder_plan import parse_duration
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
 from storage.schedule import CaseSummary, is_upcoming, local_start
 
@@ -106,6 +107,71 @@ def visible_length(text: str) -> int:
             plain.append(char)
     visible = "".join(plain).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return len(visible.encode("utf-16-le")) // 2
+
+
+_TOKEN = re.compile(r"<[^>]*>|&[#\w]+;|.", re.DOTALL)
+_TAG = re.compile(r"<(/?)(\w+)[^>]*>")
+
+
+def _units(token: str) -> int:
+    """How many of Telegram's characters (UTF-16 code units) a token shows as."""
+    if token.startswith("<") and token.endswith(">"):
+        return 0
+    if token.startswith("&") and token.endswith(";"):
+        return 1
+    return len(token.encode("utf-16-le")) // 2
+
+
+def pack(blocks: Iterable[str], *, joiner: str = "\n\n", limit: int = MAX_LENGTH) -> list[str]:
+    """Blocks of HTML (paragraphs, hearings) as few messages as Telegram's limit allows: split
+    between blocks, never inside one that fits; one that does not fit alone is cut (see cut)."""
+    messages: list[str] = []
+    for block in blocks:
+        for piece in cut(block, limit):
+            if messages and visible_length(messages[-1] + joiner + piece) <= limit:
+                messages[-1] += joiner + piece
+            else:
+                messages.append(piece)
+    return messages
+
+
+def split_message(text: str, limit: int = MAX_LENGTH) -> list[str]:
+    """A long HTML text as messages of at most ``limit``, split between paragraphs."""
+    return pack(text.split("\n\n"), joiner="\n\n", limit=limit)
+
+
+def cut(block: str, limit: int = MAX_LENGTH) -> list[str]:
+    """An HTML block as pieces of at most ``limit`` visible characters: cut at a line break or a
+    space where it can, never inside a tag or an entity such as ``&amp;``; a tag open at a cut
+    is closed there and opened again in the next piece."""
+    pieces: list[str] = []
+    open_tags: list[tuple[str, str]] = []  # (name, the opening tag as written)
+    piece: list[str] = []
+    units = 0
+    # Where the piece could end: (index in piece, tags open there), last seen
+    best: tuple[int, list[tuple[str, str]]] | None = None
+    for token in _TOKEN.findall(block):
+        size = _units(token)
+        if units + size > limit and piece:
+            end, tags = best if best is not None else (len(piece), list(open_tags))
+            head, rest = piece[:end], piece[end:]
+            pieces.append("".join(head) + "".join(f"</{name}>" for name, _ in reversed(tags)))
+            piece = [opening for _, opening in tags] + rest
+            units = sum(_units(part) for part in piece)
+            best = None
+        piece.append(token)
+        units += size
+        tag = _TAG.fullmatch(token)
+        if tag is not None:
+            closing, name = tag.group(1), tag.group(2)
+            if closing and open_tags and open_tags[-1][0] == name:
+                open_tags.pop()
+            elif not closing:
+                open_tags.append((name, token))
+        elif token in ("\n", " "):
+            best = (len(piece), list(open_tags))
+    pieces.append("".join(piece))
+    return pieces
 
 
 def usage(t: Translator, command: str) -> str:
@@ -203,14 +269,8 @@ def case_details(t: Translator, case: Case, hearings: list[Hearing], now: dateti
             "{count} earlier hearing not shown.", "{count} earlier hearings not shown.", hidden
         )
         lines.append(f"<i>{shown}</i>")
-    messages = ["\n".join(lines)]
-    for hearing in hearings[hidden:]:
-        block = _hearing_block(t, hearing, by_id, now)
-        if visible_length(messages[-1]) + 1 + visible_length(block) <= MAX_LENGTH:
-            messages[-1] += "\n" + block
-        else:
-            messages.append(block)
-    return messages
+    blocks = ["\n".join(lines)] + [_hearing_block(t, h, by_id, now) for h in hearings[hidden:]]
+    return pack(blocks, joiner="\n")
 
 
 def _hearing_block(
@@ -387,3 +447,15 @@ def forgotten(t: Translator, subscriptions: int) -> str:
         " If this chat writes to the bot again, it starts afresh.",
         subscriptions=followed,
     )
+
+
+class ReminderWording:
+    """The reminder in each language, for the reminder jobs (``jobs.reminders``)."""
+
+    languages: tuple[str, ...] = LANGUAGES
+
+    def __init__(self, default_language: str) -> None:
+        self.default_language = default_language
+
+    def __call__(self, language: str, case: Case, hearing: Hearing, now: datetime) -> str:
+        return reminder(translator(language), case, hearing, now)

@@ -1,9 +1,10 @@
 """The delivery engine: sends every queued delivery as fast as Telegram's limits allow.
 
-The database is the queue (``storage.deliveries``); this module reads it page by page, paces the
-sends with ``jobs.limits``, runs many at once so that the limits and not round trips set the pace,
-and writes the results back in batches. It knows nothing of Telegram: ``send`` is any coroutine
-that returns one of the results below (``jobs.sender`` adapts python-telegram-bot).
+The database is the queue (``storage.queue``, seen here through ``DeliveryStore``); this module
+reads it page by page, paces the sends with ``jobs.limits``, runs many at once so that the limits
+and not round trips set the pace, and writes the results back in batches. It knows nothing of
+Telegram: ``send`` is any coroutine that returns one of the results below (``jobs.sender`` adapts
+python-telegram-bot).
 
 Guarantee: a delivery is marked sent only after Telegram accepted it. A stop lets the sends under
 way finish and records them, so a restart repeats nothing. If the process is killed instead,
@@ -27,19 +28,17 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from jobs import logref
 from jobs.limits import Limits, Pacer, Priority, RateLimiter
 from jobs.metrics import Metrics
-from jobs.outage import Outage, backoff, is_database_outage
-from storage import deliveries, privacy
-from storage.database import Database
-from storage.deliveries import DeliveryResult, PendingDelivery
+from jobs.outage import RETRY, Outage, database_outage
 from storage.models import DeliveryStatus, utcnow
+from storage.queue import DeliveryResult, PendingDelivery, SendingBroadcast
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +90,53 @@ def _no_heartbeat() -> None:
 
 SendResult = Sent | RetryLater | Unreachable | Migrated | Unavailable | Failed
 SendFn = Callable[[int, str], Awaitable[SendResult]]
-# The text as it should read at the moment of sending: (the broadcast's payload, the chat's
-# language, the text stored for it) -> the text to send, or None when it is too late to send.
-PrepareFn = Callable[[Mapping[str, Any], str | None, str], str | None]
+# The text as it should read at the moment of sending: (the broadcast, the chat's language, the
+# text stored for it) -> the text to send, or None when it is too late to send.
+PrepareFn = Callable[[SendingBroadcast, str | None, str], str | None]
 
 
-def _as_stored(_payload: Mapping[str, Any], _language: str | None, text: str) -> str:
+def _as_stored(_broadcast: SendingBroadcast, _language: str | None, text: str) -> str:
     """Send what was stored."""
     return text
+
+
+class DeliveryStore(Protocol):
+    """What the engine needs of the queue (``storage.queue.DeliveryQueue``); each call is one
+    short transaction, and may raise what an unreachable database raises."""
+
+    async def sending(self) -> list[SendingBroadcast]:
+        """Broadcasts being sent, most urgent first."""
+
+    async def claim(
+        self,
+        broadcast_id: int,
+        *,
+        after: int,
+        limit: int,
+        holder: str,
+        now: datetime,
+        lease: timedelta,
+        with_languages: bool,
+        take_expired: bool,
+    ) -> list[PendingDelivery]:
+        """Claim the next page of a broadcast's pending deliveries for ``holder``."""
+
+    async def renew(
+        self, broadcast_ids: Collection[int], *, holder: str, now: datetime, lease: timedelta
+    ) -> None:
+        """Extend ``holder``'s leases on these broadcasts' pending deliveries."""
+
+    async def release(self, holder: str) -> None:
+        """Give up every lease of ``holder``."""
+
+    async def record(self, results: Sequence[DeliveryResult], *, now: datetime) -> None:
+        """Write results."""
+
+    async def finish(self, broadcast_ids: Collection[int], *, now: datetime) -> set[int]:
+        """Mark done those with nothing pending; which were."""
+
+    async def migrate_chat(self, old_id: int, new_id: int) -> None:
+        """A group became a supergroup: move its rows to the new id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +162,8 @@ class EngineSettings:
 class _Broadcast:
     """What the engine holds of one broadcast being sent."""
 
-    id: int
-    text: str  # for chats whose language has no version in texts
-    texts: dict[str, str]
+    found: SendingBroadcast
     weight: int
-    due: datetime | None = None  # a reminder's due instant, to measure how late it went out
-    payload: dict[str, Any] = field(default_factory=dict)  # for ``prepare``
     cursor: int = 0  # the last delivery id read
     exhausted: bool = False  # every pending delivery has been read
     buffer: deque[PendingDelivery] = field(default_factory=deque)
@@ -142,7 +176,7 @@ class DeliveryEngine:
 
     def __init__(
         self,
-        database: Database,
+        store: DeliveryStore,
         send: SendFn,
         settings: EngineSettings | None = None,
         *,
@@ -155,7 +189,7 @@ class DeliveryEngine:
         on_unreachable: Callable[[set[int]], None] | None = None,
         prepare: PrepareFn = _as_stored,
     ) -> None:
-        self.database = database
+        self.store = store
         # Told the chats it marked unreachable, once that is written (a cache of paused chats).
         self._on_unreachable = on_unreachable
         self.send = send
@@ -170,7 +204,7 @@ class DeliveryEngine:
         self._wall_clock = wall_clock
         # Who this engine is in the deliveries' leases: one name per process.
         self.holder = holder or uuid.uuid4().hex
-        self.outage = outage or Outage("database")
+        self.outage = outage or database_outage()
         self.bot_api = bot_api or Outage("Bot API")
         self._unavailable = 0  # sends in a row that could not reach the Bot API
         self.metrics = metrics
@@ -213,29 +247,23 @@ class DeliveryEngine:
         # and reading them again before they are written would send them twice.
         attempt = 0
         while self._results:
-            try:
+            self._beat()
+            with self.outage.absorbed() as write:
                 await self._flush()
-            except Exception as exc:
-                if not is_database_outage(exc):
-                    raise
+            if write.failed:
                 attempt += 1
-                self._database_failed(exc)
-                self._beat()
-                await asyncio.sleep(backoff(attempt))
+                await asyncio.sleep(RETRY.delay(attempt))
+        # Owned here: cancelled and awaited when the run ends.
         flusher = asyncio.create_task(self._flush_forever(), name="delivery-flush")
         attempt = 0
         try:
             while True:
                 self._beat()
-                try:
+                with self.outage.absorbed() as step:
                     await self._step()
-                    attempt = 0
-                except Exception as exc:
-                    if not is_database_outage(exc):
-                        raise
-                    attempt += 1
-                    self._database_failed(exc)
-                    await self._idle(backoff(attempt))
+                attempt = attempt + 1 if step.failed else 0
+                if step.failed:
+                    await self._idle(RETRY.delay(attempt))
         finally:
             flusher.cancel()
             if self._tasks:
@@ -243,17 +271,13 @@ class DeliveryEngine:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(flusher, *self._tasks, return_exceptions=True)
-            try:
+            # If the database is away, the results stay in memory: the next run writes them
+            # before it reads anything, and the leases run out by themselves.
+            with self.outage.absorbed():
                 await self._flush()
                 # Everything sent is recorded: give up the claims on the rest, so that an
                 # instance taking over sends it at once instead of waiting for the leases.
-                await self._release()
-            except Exception as exc:
-                if not is_database_outage(exc):
-                    raise
-                # Results are kept in memory: the next run writes them before it reads
-                # anything; the leases run out by themselves.
-                self._database_failed(exc)
+                await self.store.release(self.holder)
 
     def _forget_progress(self) -> None:
         """Start from the database: what an earlier run held in memory is read again."""
@@ -273,27 +297,7 @@ class DeliveryEngine:
         ``takeover_grace`` for this, does not send those deliveries again."""
         if self._results:
             await self._flush()
-            await self._release()
-
-    async def _release(self) -> None:
-        async with self.database.writing() as session:
-            await deliveries.release_leases(session, holder=self.holder)
-
-    def _database_failed(self, exc: BaseException) -> None:
-        self.outage.failed(exc)
-
-    async def drain(self) -> None:
-        """Send everything queued now, then return (for the command line and benchmarks)."""
-        flusher = asyncio.create_task(self._flush_forever(), name="delivery-flush")
-        try:
-            await self._look()
-            while self._active:
-                await self._step()
-        finally:
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
-            await asyncio.gather(*self._tasks)
-            await self._flush()
+            await self.store.release(self.holder)
 
     async def _step(self) -> None:
         now = self._clock()
@@ -302,7 +306,7 @@ class DeliveryEngine:
         await self._refill()
         # Here and not only when idle: a busy engine (a long broadcast going out) is never idle,
         # and a short broadcast that finished beside it must be marked done, and reported, now.
-        self._complete_finished()
+        await self._complete_finished()
         item = self._pick(now)
         if item is None:
             await self._idle()
@@ -321,20 +325,9 @@ class DeliveryEngine:
         """Pick up broadcasts being sent, including those a previous run left unfinished."""
         self._wake.clear()
         self._last_look = self._clock()
-        async with self.database.reading() as session:
-            found = await deliveries.sending(session)
-        for broadcast in found:
-            assert broadcast.id is not None
-            if broadcast.id not in self._active:
-                due = broadcast.payload.get("due")
-                self._active[broadcast.id] = _Broadcast(
-                    broadcast.id,
-                    broadcast.text,
-                    dict(broadcast.texts or {}),
-                    max(1, broadcast.priority),
-                    datetime.fromisoformat(due) if isinstance(due, str) else None,
-                    dict(broadcast.payload or {}),
-                )
+        for found in await self.store.sending():
+            if found.id not in self._active:
+                self._active[found.id] = _Broadcast(found, max(1, found.priority))
 
     async def _refill(self) -> None:
         """Read the next page of every broadcast whose buffer ran low."""
@@ -343,18 +336,16 @@ class DeliveryEngine:
         for state in list(self._active.values()):
             if state.exhausted or len(state.buffer) >= self.settings.page // 4:
                 continue
-            async with self.database.writing() as session:
-                page = await deliveries.claim_page(
-                    session,
-                    broadcast_id=state.id,
-                    after=state.cursor,
-                    limit=self.settings.page,
-                    holder=self.holder,
-                    now=self._wall_clock(),
-                    lease=self._lease,
-                    with_languages=bool(state.texts),
-                    take_expired=past_grace,
-                )
+            page = await self.store.claim(
+                state.found.id,
+                after=state.cursor,
+                limit=self.settings.page,
+                holder=self.holder,
+                now=self._wall_clock(),
+                lease=self._lease,
+                with_languages=bool(state.found.texts),
+                take_expired=past_grace,
+            )
             self.outage.ok()  # a write went through (a read may pass a locked SQLite file)
             state.buffer.extend(page)
             state.outstanding += len(page)
@@ -393,7 +384,8 @@ class DeliveryEngine:
 
     async def _idle(self, longest: float | None = None) -> None:
         """Nothing can leave now: wait for a deferred chat, a result, or a new broadcast."""
-        self._complete_finished()  # after an outage's wait too, where _step did not run
+        if longest is None:  # after an outage's wait, the next step finishes them
+            await self._complete_finished()
         timeout = self.settings.poll_interval if longest is None else longest
         if self._deferred:
             timeout = min(timeout, max(0.0, self._deferred[0][0] - self._clock()))
@@ -403,10 +395,10 @@ class DeliveryEngine:
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _deliver(self, item: PendingDelivery) -> None:
-        state = self._active[item.broadcast_id]  # outstanding keeps it active
-        stored = state.texts.get(item.language or "", state.text)
+        found = self._active[item.broadcast_id].found  # outstanding keeps it active
+        stored = found.texts.get(item.language or "", found.text)
         try:
-            text = self.prepare(state.payload, item.language, stored)
+            text = self.prepare(found, item.language, stored)
             if text is None:  # too late: nothing goes, and it is not an attempt
                 self._record(item, DeliveryStatus.SKIPPED, item.attempts, "too late")
                 return
@@ -417,12 +409,17 @@ class DeliveryEngine:
         finally:
             self._slots.release()
         try:
-            await self._handle(item, result)
-        except Exception:  # e.g. the database was away while moving a migrated chat
+            # The database may be away while moving a migrated chat: the same chat later.
+            with self.outage.absorbed() as handled:
+                await self._handle(item, result)
+        except Exception:  # a bug must not stop every broadcast
             logger.exception(
                 "could not handle the result for chat %s; retrying", logref.ref(item.chat_id)
             )
             self._defer(item, self._clock() + self.settings.backoff)
+        else:
+            if handled.failed:
+                self._defer(item, self._clock() + self.settings.backoff)
 
     async def _handle(self, item: PendingDelivery, result: SendResult) -> None:
         now = self._clock()
@@ -438,7 +435,7 @@ class DeliveryEngine:
                 # growing, capped wait and try this one again; nothing is given up on.
                 self._unavailable += 1
                 self.bot_api.failed(ConnectionError(reason))
-                wait = backoff(self._unavailable)
+                wait = RETRY.delay(self._unavailable)
                 self.pacer.pause(now + wait)
                 self._defer(item, now + wait)
             case RetryLater(seconds):
@@ -451,8 +448,7 @@ class DeliveryEngine:
             case Unreachable(reason):
                 self._record(item, DeliveryStatus.UNREACHABLE, attempts, reason)
             case Migrated(new_chat_id):
-                async with self.database.writing() as session:
-                    await deliveries.migrate_chat(session, old_id=item.chat_id, new_id=new_chat_id)
+                await self.store.migrate_chat(item.chat_id, new_chat_id)
                 logger.info(
                     "chat %s became supergroup %s",
                     logref.ref(item.chat_id),
@@ -473,38 +469,32 @@ class DeliveryEngine:
         self._results.append((item.broadcast_id, result))
         if self.metrics is not None:
             self.metrics.deliveries.labels(str(status)).inc()
-            due = self._active[item.broadcast_id].due
-            if due is not None and status == DeliveryStatus.SENT:
-                late = (self._wall_clock() - due).total_seconds()
+            reminder = self._active[item.broadcast_id].found.reminder
+            if reminder is not None and status == DeliveryStatus.SENT:
+                late = (self._wall_clock() - reminder.due).total_seconds()
                 self.metrics.reminder_lateness.observe(max(0.0, late))
 
     async def _flush_forever(self) -> None:
         """Write results every flush interval, and renew the leases; wait out outages."""
         attempt = 0
         while True:
-            await asyncio.sleep(backoff(attempt) if attempt else self.settings.flush_interval)
+            await asyncio.sleep(RETRY.delay(attempt) if attempt else self.settings.flush_interval)
             try:
-                await self._flush()
-                if self._clock() - self._last_renewal >= self.settings.lease / 3:
-                    await self._renew()
-                attempt = 0
-            except Exception as exc:  # results stay queued in memory for the next try
+                with self.outage.absorbed() as write:
+                    await self._flush()
+                    if self._clock() - self._last_renewal >= self.settings.lease / 3:
+                        await self._renew()
+            except Exception:  # a bug: loud, but never the end of recording
+                logger.exception("could not record delivery results; retrying")
                 attempt += 1
-                if is_database_outage(exc):
-                    self._database_failed(exc)
-                else:  # a bug: loud, but never the end of recording
-                    logger.exception("could not record delivery results; retrying")
+            else:
+                attempt = attempt + 1 if write.failed else 0
 
     async def _renew(self) -> None:
         self._last_renewal = self._clock()
-        async with self.database.writing() as session:
-            await deliveries.renew_leases(
-                session,
-                broadcast_ids=list(self._active),
-                holder=self.holder,
-                now=self._wall_clock(),
-                lease=self._lease,
-            )
+        await self.store.renew(
+            list(self._active), holder=self.holder, now=self._wall_clock(), lease=self._lease
+        )
 
     async def _flush(self) -> None:
         """Write results in one transaction, then count them off their broadcasts."""
@@ -512,10 +502,7 @@ class DeliveryEngine:
             return
         batch, self._results = self._results, []
         try:
-            async with self.database.writing() as session:
-                await deliveries.record_results(
-                    session, [result for _, result in batch], now=self._wall_clock()
-                )
+            await self.store.record([result for _, result in batch], now=self._wall_clock())
         except BaseException:
             # Cancellation included: a stop that lands mid-write must not lose these results,
             # or the restart would send them again. Writing one twice is harmless.
@@ -530,36 +517,21 @@ class DeliveryEngine:
         if unreachable and self._on_unreachable is not None:
             self._on_unreachable(unreachable)
 
-    def _complete_finished(self) -> None:
-        """Broadcasts with nothing left to read, send or record are done."""
+    async def _complete_finished(self) -> None:
+        """Broadcasts with nothing left to read, send or record are done.
+
+        Done only when the database agrees nothing is pending. One that is not (its last
+        deliveries are leased to an instance that went away, or the database is down) is picked
+        up again by the next look.
+        """
         done = [
-            state.id
+            state.found.id
             for state in self._active.values()
             if state.exhausted and state.outstanding == 0 and not state.buffer
         ]
-        if done:
-            task = asyncio.create_task(self._finish(done))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            for broadcast_id in done:
-                del self._active[broadcast_id]
-
-    async def _finish(self, broadcast_ids: list[int]) -> None:
-        # A broadcast is done only when the database agrees nothing is pending. One that is not
-        # (its last deliveries are leased to an instance that went away, or the database is
-        # down) is picked up again by the next look.
-        try:
-            async with self.database.writing() as session:
-                left = await deliveries.unfinished(session, broadcast_ids)
-                for broadcast_id in broadcast_ids:
-                    if broadcast_id not in left:
-                        await deliveries.finish(
-                            session, broadcast_id=broadcast_id, now=self._wall_clock()
-                        )
-                if set(broadcast_ids) - left:
-                    # A closed case's subscriptions were kept only for its closing notice.
-                    await privacy.release_closed_cases(session)
-        except Exception as exc:
-            if not is_database_outage(exc):
-                raise
-            self._database_failed(exc)
+        if not done:
+            return
+        for broadcast_id in done:
+            del self._active[broadcast_id]
+        with self.outage.absorbed():
+            await self.store.finish(done, now=self._wall_clock())

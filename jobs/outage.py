@@ -3,14 +3,18 @@
 An outage is logged twice: once when it starts and once when it ends, with how long it lasted.
 Every piece of work that meets the dependency down reports it here and retries on its own; no
 retry logs again. Health and metrics read the same object.
+
+Work that needs the database runs inside ``outage.absorbed()``: an error that means the database
+is away is reported and swallowed, any other goes on as it would. It waits before trying again
+by a ``Backoff``, the one retry policy, with the pace set where it is used.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -25,11 +29,6 @@ from sqlalchemy.exc import (
 )
 
 logger = logging.getLogger(__name__)
-
-# Retry delays for work that meets an outage: quick at first, then at most every few seconds,
-# so that a 15-second restart of PostgreSQL costs seconds, not minutes.
-FIRST_RETRY = 0.5
-MAX_RETRY = 5.0
 
 
 # PostgreSQL's SQLSTATE classes that mean "not now" rather than "wrong": 08 connection
@@ -66,9 +65,34 @@ def is_database_outage(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError)
 
 
-def backoff(attempt: int) -> float:
-    """Seconds to wait before retry number ``attempt`` (1, 2, ...): doubling, capped."""
-    return float(min(MAX_RETRY, FIRST_RETRY * 2.0 ** max(0, attempt - 1)))
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long to wait before each retry: doubling from ``first``, never more than ``cap``.
+
+    The default is quick at first, then every few seconds, so that a 15-second restart of
+    PostgreSQL costs seconds, not minutes.
+    """
+
+    first: float = 0.5
+    cap: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1, 2, ...)."""
+        return float(min(self.cap, self.first * 2.0 ** max(0, attempt - 1)))
+
+
+RETRY = Backoff()
+
+
+@dataclass
+class Attempt:
+    """One piece of work run inside ``Outage.absorbed``: whether it met the outage."""
+
+    failed: bool = False
+
+
+def _always(_exc: BaseException) -> bool:
+    return True
 
 
 @dataclass
@@ -76,9 +100,12 @@ class Outage:
     """One dependency's state: up, or down since when and why."""
 
     name: str  # "database", "Bot API"
+    # Which exceptions mean the dependency is away (rather than a bug): see absorbed().
+    matches: Callable[[BaseException], bool] = _always
     clock: Callable[[], float] = time.monotonic
     on_failure: list[Callable[[], None]] = field(default_factory=list)  # every report
     on_recovery: list[Callable[[], None]] = field(default_factory=list)  # end of an outage
+    announce: bool = True  # log when an outage starts and ends (else the caller tells)
     errors: int = 0  # every failure reported, for the metrics
     down_since: float | None = None
     reason: str | None = None
@@ -88,6 +115,19 @@ class Outage:
     def down(self) -> bool:
         return self.down_since is not None
 
+    @contextmanager
+    def absorbed(self) -> Iterator[Attempt]:
+        """Run a block that needs the dependency: an exception that means it is away is
+        reported here and swallowed (``attempt.failed`` tells), any other propagates."""
+        attempt = Attempt()
+        try:
+            yield attempt
+        except Exception as exc:
+            if not self.matches(exc):
+                raise
+            attempt.failed = True
+            self.failed(exc)
+
     def failed(self, exc: BaseException) -> None:
         """Work met the dependency down; only the first report of an outage is logged."""
         self.errors += 1
@@ -96,7 +136,10 @@ class Outage:
         if self.down_since is None:
             self.down_since = self.clock()
             self.reason = describe(exc)
-            logger.error("%s unavailable: %s; retrying until it is back", self.name, self.reason)
+            if self.announce:
+                logger.error(
+                    "%s unavailable: %s; retrying until it is back", self.name, self.reason
+                )
 
     def ok(self) -> None:
         """Work reached the dependency; ends an outage, logging how long it lasted."""
@@ -105,13 +148,10 @@ class Outage:
             lasted = self.last_ok - self.down_since
             self.down_since = None
             self.reason = None
-            logger.warning("%s is back after %.1f s", self.name, lasted)
+            if self.announce:
+                logger.warning("%s is back after %.1f s", self.name, lasted)
             for callback in self.on_recovery:
                 callback()
-
-    async def pause(self, attempt: int) -> None:
-        """Sleep before the next retry."""
-        await asyncio.sleep(backoff(attempt))
 
 
 def describe(exc: BaseException) -> str:
@@ -122,3 +162,8 @@ def describe(exc: BaseException) -> str:
     message = str(original).strip().splitlines()[0] if str(original).strip() else ""
     text = f"{type(original).__name__}: {message}" if message else type(original).__name__
     return text[:200]
+
+
+def database_outage(*, announce: bool = True) -> Outage:
+    """The database's outage: unreachable, restarting, locked by another process."""
+    return Outage("database", matches=is_database_outage, announce=announce)

@@ -1,5 +1,5 @@
-"""python-telegram-bot behind the delivery engine's ``send``: the one module outside ``bot/``
-that imports telegram. Telegram's answers become the engine's plain results."""
+"""python-telegram-bot behind the jobs' ``send`` and ``edit``: the one module in ``jobs/`` that
+imports telegram. Telegram's answers become the jobs' plain results."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from jobs.delivery import (
     Unavailable,
     Unreachable,
 )
+from jobs.progress import Edited, EditFn
 
 # httpcore scans its whole pool for each request it queues; with hundreds of connections in one
 # pool that scan costs more than the request (measured: 63 requests a second with 100 open).
@@ -154,3 +155,23 @@ def telegram_send(bot: Bot, *, paid_broadcast: bool = False) -> SendFn:
         return Sent()
 
     return send
+
+
+def telegram_edit(bot: Bot) -> EditFn:
+    """An ``edit`` for the progress reports: replace a message's text (HTML) with ``bot``."""
+
+    async def edit(chat_id: int, message_id: int, text: str) -> Edited:
+        try:
+            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return Edited.DONE
+            return Edited.GONE  # the staff member deleted the preview
+        except Forbidden:
+            # The staff member blocked the bot: no edit will ever go through again.
+            return Edited.GONE
+        except TelegramError:  # passing trouble (a timeout, a 429)
+            return Edited.LATER
+        return Edited.DONE
+
+    return edit

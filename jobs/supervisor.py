@@ -15,11 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from jobs.outage import backoff
+from jobs.outage import Backoff
 
 logger = logging.getLogger(__name__)
 
 WorkerFn = Callable[["Worker"], Awaitable[None]]
+# A worker that fails at once, again and again, waits longer each time before it starts again.
+RESTARTS = Backoff(first=0.5, cap=5.0)
 
 
 @dataclass
@@ -35,7 +37,6 @@ class Worker:
     started_at: float = 0.0
     last_beat: float = 0.0
     restarts: int = 0
-    last_failure: str | None = None
 
     def beat(self) -> None:
         """The worker is making progress (or idly waiting, which is progress too)."""
@@ -48,8 +49,11 @@ class Worker:
 class Supervisor:
     """Starts, watches and restarts workers; stops them all on request."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, restarts: Backoff = RESTARTS
+    ) -> None:
         self._clock = clock
+        self._restarts = restarts
         self._workers: dict[str, Worker] = {}
         self._stopping: set[str] = set()
 
@@ -72,19 +76,17 @@ class Supervisor:
                 await worker.run(worker)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                worker.last_failure = f"{type(exc).__name__}: {exc}"[:200]
+            except Exception:
                 logger.exception("worker %s failed; restarting it", worker.name)
             else:
                 if worker.name in self._stopping:
                     return
-                worker.last_failure = "returned unexpectedly"
                 logger.error("worker %s ended unexpectedly; restarting it", worker.name)
             # A worker that ran a while before failing starts again quickly; one that fails at
             # once, again and again, waits longer each time.
             failures = 1 if self._clock() - worker.started_at > 60 else failures + 1
             worker.restarts += 1
-            await asyncio.sleep(backoff(failures))
+            await asyncio.sleep(self._restarts.delay(failures))
 
     async def stop(self, name: str, grace: float | None = None) -> None:
         """Cancel a worker and wait for it (its own clean-up included, for at most ``grace``

@@ -1,5 +1,6 @@
 """Changes to the schedule by staff: each checks its input against the schedule, changes it,
-and records itself in the audit trail, all in the caller's transaction."""
+and records itself in the audit trail, all in the caller's transaction. (The reads are in
+``storage.schedule``.)"""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
+from storage.errors import ScheduleError
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
-from storage.schedule import hearing_instant, hearings_of, is_upcoming, local_slot, local_start
+from storage.schedule import (
+    active_case,
+    get_hearing,
+    hearing_instant,
+    hearings_of,
+    local_slot,
+    local_start,
+)
 from storage.staff import record
 
 CaseField = Literal["title", "description"]
@@ -20,19 +28,6 @@ CASE_FIELDS: tuple[CaseField, ...] = ("title", "description")
 HEARING_FIELDS: tuple[HearingField, ...] = ("court", "city", "address", "zone", "time", "date")
 # The fields that correct when a hearing takes place: subscribers are told, reminders move.
 WHEN_FIELDS: tuple[HearingField, ...] = ("time", "date")
-
-
-class ScheduleError(Exception):
-    """A change the schedule refuses; the message says why and what to do instead.
-
-    ``message`` is English with ``{placeholders}`` filled from ``values``: the bot translates
-    it (it is marked for the catalogs where it is raised) before a person reads it.
-    """
-
-    def __init__(self, message: str, /, **values: object) -> None:
-        super().__init__(message.format(**values) if values else message)
-        self.message = message
-        self.values = values
 
 
 def case_snapshot(case: Case) -> dict[str, Any]:
@@ -59,25 +54,6 @@ def _changed(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     keys = [key for key in after if before.get(key) != after[key]]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
-
-
-async def active_case(session: AsyncSession, case_id: str) -> Case:
-    """The case, or ScheduleError when it does not exist or is closed."""
-    case = await session.get(Case, case_id)
-    if case is None:
-        raise ScheduleError("There is no case “{case_id}”. /cases lists them.", case_id=case_id)
-    if case.status != CaseStatus.ACTIVE:
-        raise ScheduleError("The case {case_id} is closed.", case_id=case_id)
-    return case
-
-
-async def _hearing(session: AsyncSession, hearing_id: int) -> Hearing:
-    hearing = await session.get(Hearing, hearing_id)
-    if hearing is None:
-        raise ScheduleError(
-            "There is no hearing #{number}. /hearings lists them with ids.", number=hearing_id
-        )
-    return hearing
 
 
 def _future_instant(day: dt.date, at: dt.time | None, zone: str, now: dt.datetime) -> dt.datetime:
@@ -250,7 +226,7 @@ async def edit_hearing(
     (HH:MM) or a date (YYYY-MM-DD) corrects when a scheduled hearing takes place without
     postponing it: refused before ``now`` and at another hearing's date and time.
     """
-    hearing = await _hearing(session, hearing_id)
+    hearing = await get_hearing(session, hearing_id)
     before = hearing_snapshot(hearing)
     if field in WHEN_FIELDS:
         if value is None or now is None:
@@ -294,7 +270,7 @@ async def postpone(
     now: dt.datetime,
 ) -> tuple[Hearing, Hearing]:
     """The hearing becomes postponed and points at a new one on the new date: (old, new)."""
-    old = await _hearing(session, hearing_id)
+    old = await get_hearing(session, hearing_id)
     if old.status != HearingStatus.SCHEDULED:
         raise ScheduleError(
             "Hearing #{number} is {status}; only a scheduled one moves.",
@@ -347,7 +323,7 @@ async def cancel_hearing(
     session: AsyncSession, *, actor: int, hearing_id: int, reason: str | None
 ) -> Hearing | None:
     """Cancel a scheduled hearing; None when it was cancelled already."""
-    hearing = await _hearing(session, hearing_id)
+    hearing = await get_hearing(session, hearing_id)
     if hearing.status == HearingStatus.CANCELLED:
         return None
     check_cancellable(hearing)
@@ -363,41 +339,3 @@ async def cancel_hearing(
         after={"status": "cancelled", "reason": reason},
     )
     return hearing
-
-
-async def get_hearing(session: AsyncSession, hearing_id: int) -> Hearing:
-    """The hearing, or ScheduleError naming the id."""
-    return await _hearing(session, hearing_id)
-
-
-async def upcoming_hearings(
-    session: AsyncSession, now: dt.datetime, case_id: str | None = None
-) -> list[Hearing]:
-    """Scheduled hearings still ahead, soonest first, of active cases (or of one case)."""
-    query = (
-        select(Hearing)
-        .join(Case)
-        .where(Case.status == CaseStatus.ACTIVE, Hearing.status == HearingStatus.SCHEDULED)
-        .order_by(col(Hearing.starts_at), col(Hearing.id))
-    )
-    if case_id is not None:
-        query = query.where(Hearing.case_id == case_id)
-    # A date-only hearing (stored at local midnight) stays upcoming for up to a day after.
-    query = query.where(Hearing.starts_at >= now - dt.timedelta(hours=26))
-    hearings = (await session.execute(query)).scalars()
-    return [hearing for hearing in hearings if is_upcoming(hearing, now)]
-
-
-async def scheduled_since(session: AsyncSession, since: dt.datetime) -> list[Hearing]:
-    """Scheduled hearings of active cases starting at or after ``since``, soonest first."""
-    query = (
-        select(Hearing)
-        .join(Case)
-        .where(
-            Case.status == CaseStatus.ACTIVE,
-            Hearing.status == HearingStatus.SCHEDULED,
-            col(Hearing.starts_at) >= since,
-        )
-        .order_by(col(Hearing.starts_at), col(Hearing.id))
-    )
-    return list((await session.execute(query)).scalars())

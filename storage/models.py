@@ -1,4 +1,6 @@
-"""Tables. Nothing about people is stored beyond a chat's numeric id."""
+"""Tables. About the people who use the bot only numeric ids are kept: a chat's (with its type,
+reachability, language and reminder choice) and, for staff, a user's (with the audit of what
+they did)."""
 
 from __future__ import annotations
 
@@ -92,7 +94,8 @@ class Hearing(SQLModel, table=True):
 
 
 class Chat(SQLModel, table=True):
-    """A private chat, group or channel that subscribed. Its id is all we keep of it."""
+    """A private chat, group or channel that wrote to the bot: its id, type, whether it is
+    reachable, and its language and reminder choices; nothing about its members."""
 
     __tablename__ = "chats"
 
@@ -158,6 +161,13 @@ class AuditEntry(SQLModel, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
+class PendingKind(StrEnum):
+    """What a confirmation waits to do (storage.staff types its payload)."""
+
+    CLOSE_CASE = "closecase"
+    CANCEL_HEARING = "cancelhearing"
+
+
 class PendingAction(SQLModel, table=True):
     """A destructive command waiting for its Confirm button; done_at makes it act once."""
 
@@ -165,7 +175,7 @@ class PendingAction(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     actor_id: int = Field(sa_type=BigInteger)
-    kind: str = Field(max_length=40)
+    kind: PendingKind = Field(max_length=40, sa_type=String(40))
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow)
     done_at: datetime | None = None
@@ -210,7 +220,7 @@ class Broadcast(SQLModel, table=True):
     text: str
     # The text in each language ({"kk": ..., "ru": ...}); ``text`` is for any other.
     texts: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
-    # What Send applies besides sending, e.g. {"hearing_id": 3, "outcome": "..."}.
+    # What it carries besides its text, by kind: written and read by storage.payloads only.
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     status: BroadcastStatus = Field(default=BroadcastStatus.DRAFT, sa_type=String(16), index=True)
     created_by: int | None = Field(default=None, sa_type=BigInteger)
@@ -221,6 +231,7 @@ class Broadcast(SQLModel, table=True):
     # The staff member's preview message, edited in place with progress.
     preview_chat_id: int | None = Field(default=None, sa_type=BigInteger)
     preview_message_id: int | None = None
+    preview_language: str | None = Field(default=None, max_length=8)  # the staff member's
     reported: bool = False  # the final report was shown
     # Its figures, stored when it finishes: they outlive its delivery rows, which the purge
     # deletes after [privacy] keep_deliveries_days. None until then.

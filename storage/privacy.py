@@ -14,7 +14,7 @@ from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import deliveries
+from storage import broadcasts
 from storage.database import Database
 from storage.models import (
     Broadcast,
@@ -105,7 +105,7 @@ async def purge_rows(session: AsyncSession, *, now: datetime, keep: timedelta) -
         )
     )
     for broadcast_id in untallied.scalars():
-        await deliveries.store_totals(session, broadcast_id=int(broadcast_id or 0))
+        await broadcasts.store_totals(session, broadcast_id=int(broadcast_id or 0))
     removed = await session.execute(
         delete(Delivery).where(col(Delivery.broadcast_id).in_(old.scalar_subquery()))
     )

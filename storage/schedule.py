@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage.errors import ScheduleError
 from storage.models import Case, CaseStatus, Hearing, HearingStatus, Subscription
 
 
@@ -124,3 +126,56 @@ async def closest_case_ids(session: AsyncSession, wanted: str, limit: int = 3) -
     """Active case ids that look like ``wanted``, best first, for 'did you mean'."""
     ids = (await session.execute(select(Case.id).where(Case.status == CaseStatus.ACTIVE))).scalars()
     return difflib.get_close_matches(normalise_case_id(wanted), list(ids), n=limit, cutoff=0.4)
+
+
+async def active_case(session: AsyncSession, case_id: str) -> Case:
+    """The case, or ScheduleError when it does not exist or is closed."""
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise ScheduleError("There is no case “{case_id}”. /cases lists them.", case_id=case_id)
+    if case.status != CaseStatus.ACTIVE:
+        raise ScheduleError("The case {case_id} is closed.", case_id=case_id)
+    return case
+
+
+async def get_hearing(session: AsyncSession, hearing_id: int) -> Hearing:
+    """The hearing, or ScheduleError naming the id."""
+    hearing = await session.get(Hearing, hearing_id)
+    if hearing is None:
+        raise ScheduleError(
+            "There is no hearing #{number}. /hearings lists them with ids.", number=hearing_id
+        )
+    return hearing
+
+
+async def upcoming_hearings(
+    session: AsyncSession, now: dt.datetime, case_id: str | None = None
+) -> list[Hearing]:
+    """Scheduled hearings still ahead, soonest first, of active cases (or of one case)."""
+    query = (
+        select(Hearing)
+        .join(Case)
+        .where(Case.status == CaseStatus.ACTIVE, Hearing.status == HearingStatus.SCHEDULED)
+        .order_by(col(Hearing.starts_at), col(Hearing.id))
+    )
+    if case_id is not None:
+        query = query.where(Hearing.case_id == case_id)
+    # A date-only hearing (stored at local midnight) stays upcoming for up to a day after.
+    query = query.where(Hearing.starts_at >= now - dt.timedelta(hours=26))
+    hearings = (await session.execute(query)).scalars()
+    return [hearing for hearing in hearings if is_upcoming(hearing, now)]
+
+
+async def scheduled_since(session: AsyncSession, since: dt.datetime) -> list[Hearing]:
+    """Scheduled hearings of active cases starting at or after ``since``, soonest first."""
+    query = (
+        select(Hearing)
+        .join(Case)
+        .where(
+            Case.status == CaseStatus.ACTIVE,
+            Hearing.status == HearingStatus.SCHEDULED,
+            col(Hearing.starts_at) >= since,
+        )
+        .order_by(col(Hearing.starts_at), col(Hearing.id))
+    )
+    return list((await session.execute(query)).scalars())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,17 +11,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import AuditEntry, PendingAction, Role, StaffMember, utcnow
-
-
-class StaffError(Exception):
-    """A staff request that cannot be done; the message says why and what to do (English with
-    placeholders filled from ``values``, translated by the bot as ScheduleError's is)."""
-
-    def __init__(self, message: str, /, **values: object) -> None:
-        super().__init__(message.format(**values) if values else message)
-        self.message = message
-        self.values = values
+from storage.errors import StaffError
+from storage.models import AuditEntry, PendingAction, PendingKind, Role, StaffMember, utcnow
 
 
 async def role_of(session: AsyncSession, user_id: int, admins: Collection[int]) -> Role | None:
@@ -102,11 +94,39 @@ async def latest_audit(session: AsyncSession, limit: int) -> list[AuditEntry]:
     return list(result.scalars())
 
 
-async def create_pending(
-    session: AsyncSession, *, actor: int, kind: str, payload: dict[str, Any]
-) -> int:
+@dataclass(frozen=True, slots=True)
+class ClosingCase:
+    """/closecase waiting for its Confirm button."""
+
+    case_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancellingHearing:
+    """/cancelhearing waiting for its Confirm button."""
+
+    hearing_id: int
+    reason: str | None
+
+
+PendingRequest = ClosingCase | CancellingHearing
+_PENDING_KINDS: dict[PendingKind, type[PendingRequest]] = {
+    PendingKind.CLOSE_CASE: ClosingCase,
+    PendingKind.CANCEL_HEARING: CancellingHearing,
+}
+
+
+def request_of(pending: PendingAction) -> PendingRequest:
+    """What a stored confirmation asks for, typed."""
+    shape = _PENDING_KINDS[PendingKind(pending.kind)]
+    fields = shape.__dataclass_fields__
+    return shape(**{key: value for key, value in pending.payload.items() if key in fields})
+
+
+async def create_pending(session: AsyncSession, *, actor: int, request: PendingRequest) -> int:
     """Store an action that waits for its Confirm button; its id goes into the button."""
-    pending = PendingAction(actor_id=actor, kind=kind, payload=payload)
+    kind = next(kind for kind, shape in _PENDING_KINDS.items() if isinstance(request, shape))
+    pending = PendingAction(actor_id=actor, kind=kind, payload=asdict(request))
     session.add(pending)
     await session.flush()
     assert pending.id is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from storage import deliveries, subscriptions
+from storage import broadcasts, subscriptions
 from storage.database import Database
 from storage.models import BroadcastKind, ChatType, utcnow
 
@@ -18,7 +18,7 @@ async def queue_broadcast(
             await subscriptions.subscribe(
                 session, chat_id=chat_id, chat_type=ChatType.PRIVATE, case_id=case_id
             )
-        broadcast = await deliveries.start_now(
+        broadcast = await broadcasts.start_now(
             session,
             kind=BroadcastKind.UPDATE,
             case_id=case_id,

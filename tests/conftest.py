@@ -3,27 +3,37 @@ and the real Application polling it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import prepare_database
 from bot.context import HearingWatchApp
-from bot.service import Service
-from bot.settings import Settings
+from service.instance import Instance
+from service.settings import Settings
+from service.wiring import Parts, prepare_database
 from storage.database import Database
 from storage.migrate import upgrade
-from tests.fakebot import FakeBotApi
+from tests.fakebot import FakeBotApi, UserRef
 
 # The PostgreSQL pass of CI sets this, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test
 DATABASE_URL_VAR = "TEST_DATABASE_URL"
 ADMIN_ID = 900_001
+
+
+async def until(probe: Callable[[], bool], seconds: float = 10.0, every: float = 0.05) -> None:
+    """Wait until ``probe()`` holds (a condition of another part that sets no event)."""
+    async with asyncio.timeout(seconds):
+        while not probe():  # noqa: ASYNC110  (nothing to wait on but the condition itself)
+            await asyncio.sleep(every)
 
 
 @dataclass
@@ -81,6 +91,15 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     await db.dispose()
 
 
+@contextlib.asynccontextmanager
+async def fake_with_chats(chat_ids: Iterable[int], **options: Any) -> AsyncIterator[FakeBotApi]:
+    """The fake Bot API (``options`` as FakeBotApi takes them) with these private chats."""
+    async with FakeBotApi(**options) as api:
+        for chat_id in chat_ids:
+            api.private_chat(UserRef(chat_id))
+        yield api
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
     async with FakeBotApi() as api:
@@ -92,37 +111,52 @@ def clock() -> Clock:
     return Clock()
 
 
+def make_settings(fake: FakeBotApi, database_url: str, **sections: dict[str, Any]) -> Settings:
+    """Settings for a bot on the fake Bot API and this database, as the tests' admin knows it;
+    ``sections`` add to or override them, section by section (``delivery={...}``)."""
+    values: dict[str, dict[str, Any]] = {
+        "telegram": {"token": fake.token, "base_url": fake.base_url},
+        "server": {"port": 0},
+        "database": {"url": database_url},
+        "access": {"admins": [ADMIN_ID]},
+    }
+    for section, overrides in sections.items():
+        values[section] = values.get(section, {}) | overrides
+    return Settings(**values)
+
+
 @pytest.fixture
 def settings(fake: FakeBotApi, database_url: str) -> Settings:
-    return Settings(
-        telegram={"token": fake.token, "base_url": fake.base_url},
-        server={"port": 0},
-        database={"url": database_url},
-        access={"admins": [ADMIN_ID]},
-    )
+    return make_settings(fake, database_url)
 
 
-# The services behind the applications start_bot returned, to stop them.
-_services: dict[int, Service] = {}
+# The instances behind the applications start_bot returned, to stop them.
+_instances: dict[int, Instance] = {}
 
 
-async def start_bot(settings: Settings, clock: Clock) -> HearingWatchApp:
-    """Migrate, seed and start an instance, as `hearing-watch run` does; return once active."""
+async def start_bot(
+    settings: Settings, clock: Clock, *, adjust: Callable[[Parts], None] | None = None
+) -> HearingWatchApp:
+    """Migrate, seed and start an instance, as `hearing-watch run` does; return once active.
+
+    ``adjust`` may change the instance's parts before it starts (a job's timing, say)."""
     await prepare_database(settings)
-    service = Service(settings, clock=clock)
-    await service.start()
-    await service.wait_active()
-    _services[id(service.app)] = service
-    return service.app
+    instance = Instance(settings, clock=clock)
+    if adjust is not None:
+        adjust(instance.parts)
+    await instance.start()
+    await instance.wait_active()
+    _instances[id(instance.app)] = instance
+    return instance.app
 
 
-def service_of(app: HearingWatchApp) -> Service:
-    """The running service of an application start_bot returned."""
-    return _services[id(app)]
+def instance_of(app: HearingWatchApp) -> Instance:
+    """The running instance of an application start_bot returned."""
+    return _instances[id(app)]
 
 
 async def stop_bot(app: HearingWatchApp) -> None:
-    await _services.pop(id(app)).stop()
+    await _instances.pop(id(app)).stop()
 
 
 @pytest.fixture

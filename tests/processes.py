@@ -63,7 +63,7 @@ class BotProcess:
             **self.env,
         }
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", cwd=self.workdir, env=env,
+            sys.executable, "-m", "service.cli", "run", cwd=self.workdir, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert self.process.stdout is not None

@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from bot.context import HearingWatchApp
-from bot.settings import Settings
-from storage import deliveries
+from storage import broadcasts
 from tests.broadcasting import queue_broadcast
-from tests.conftest import Clock, start_bot, stop_bot
+from tests.conftest import Clock, fake_with_chats, instance_of, make_settings, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
 from tests.tcpproxy import TcpProxy
 
@@ -22,9 +21,7 @@ CHATS = list(range(90_001, 90_121))
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(latency=0.02) as api:
-        for chat_id in CHATS:
-            api.private_chat(UserRef(chat_id))
+    async with fake_with_chats(CHATS, latency=0.02) as api:
         yield api
 
 
@@ -37,10 +34,8 @@ async def test_a_broadcast_waits_out_an_unreachable_bot_api(
 ) -> None:
     caplog.set_level(logging.INFO)
     async with TcpProxy("127.0.0.1", fake.port) as proxy:
-        settings = Settings(
-            telegram={"token": fake.token, "base_url": f"http://127.0.0.1:{proxy.port}/bot"},
-            server={"port": 0},
-            database={"url": database_url},
+        settings = make_settings(
+            fake, database_url, telegram={"base_url": f"http://127.0.0.1:{proxy.port}/bot"}
         )
         app = await start_bot(settings, clock)
         try:
@@ -54,7 +49,7 @@ async def test_a_broadcast_waits_out_an_unreachable_bot_api(
             async with asyncio.timeout(30):
                 while True:
                     async with app.bot_data.database.reading() as session:
-                        progress = await deliveries.progress(session, broadcast_id=broadcast_id)
+                        progress = await broadcasts.progress(session, broadcast_id=broadcast_id)
                     if not progress.pending:
                         break
                     await asyncio.sleep(0.2)
@@ -64,7 +59,7 @@ async def test_a_broadcast_waits_out_an_unreachable_bot_api(
     assert progress.failed == 0  # nothing given up on: an outage is not the chat's fault
     # Requests cut in flight may have arrived before the cut: at most those come twice.
     twice = sum(fake.received(c) for c in CHATS) - len(CHATS)
-    assert twice <= app.bot_data.settings.delivery.concurrency
+    assert twice <= settings.delivery.concurrency
     lines = outage_lines(caplog)
     assert len([line for line in lines if line.startswith("Bot API unavailable")]) == 1, lines
     assert len([line for line in lines if line.startswith("Bot API is back")]) == 1, lines
@@ -81,7 +76,7 @@ async def test_a_refused_get_updates_is_told_once_until_it_passes_again(
         api = f"{fake.base_url}{fake.token}"
         await client.post(f"{api}/setWebhook", data={"url": "https://elsewhere.example/hook"})
         async with asyncio.timeout(10):
-            while not bot.bot_data.polling_outage.down:  # noqa: ASYNC110
+            while not instance_of(bot).parts.polling_outage.down:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
         await asyncio.sleep(3)  # PTB retries, with growing pauses
         await client.post(f"{api}/deleteWebhook")

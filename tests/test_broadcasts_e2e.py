@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
 from bot.context import HearingWatchApp
-from bot.handlers import broadcasts
+from service.settings import Settings
+from service.wiring import Parts
 from storage.models import Chat, Subscription
-from tests.conftest import ADMIN_ID, Clock
+from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
 
 ADMIN = UserRef(ADMIN_ID)
@@ -20,10 +22,16 @@ SUPPORTERS = [UserRef(5000 + i) for i in range(6)]
 GROUP_ID = -1007770001
 
 
-@pytest.fixture(autouse=True)
-def _fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+def fast_progress(parts: Parts) -> None:
     """Progress edits every few seconds in production; sooner in tests."""
-    monkeypatch.setattr(broadcasts, "PROGRESS_INTERVAL", 0.2)
+    parts.progress.interval = 0.2
+
+
+@pytest.fixture
+async def bot(settings: Settings, clock: Clock) -> AsyncIterator[HearingWatchApp]:
+    app = await start_bot(settings, clock, adjust=fast_progress)
+    yield app
+    await stop_bot(app)
 
 
 def buttons(message: dict[str, object]) -> dict[str, str]:

@@ -9,9 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.context import HearingWatchApp
-from bot.settings import Settings
 from storage.models import Subscription
-from tests.conftest import Clock, start_bot, stop_bot
+from tests.conftest import Clock, make_settings, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
 
 PEOPLE = [UserRef(31_000_000 + n) for n in range(300)]
@@ -22,10 +21,9 @@ async def fast_bot(
     fake: FakeBotApi, database_url: str, clock: Clock
 ) -> AsyncIterator[HearingWatchApp]:
     """The bot with Telegram's pace lifted, so that the test waits for the database only."""
-    settings = Settings(
-        telegram={"token": fake.token, "base_url": fake.base_url},
-        server={"port": 0},
-        database={"url": database_url},
+    settings = make_settings(
+        fake,
+        database_url,
         delivery={"messages_per_second": 1000, "chat_messages_per_second": 1000},
     )
     app = await start_bot(settings, clock)

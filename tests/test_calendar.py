@@ -14,14 +14,14 @@ from icalendar import Calendar, Event, Timezone
 from pydantic import ValidationError
 
 from bot.context import HearingWatchApp
-from bot.settings import ServerSettings, Settings
+from service.settings import ServerSettings, Settings, bot_config
 from storage import editing
 from storage.calendar import case_calendar
 from storage.database import Database
 from storage.models import Hearing
 from storage.schedule import hearing_instant
 from storage.schedule_file import apply_schedule, read_schedule_file
-from tests.conftest import ADMIN_ID, Clock, service_of, start_bot, stop_bot
+from tests.conftest import ADMIN_ID, Clock, instance_of, make_settings, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UploadedFile, UserRef
 
 ALMATY = "Asia/Almaty"
@@ -282,9 +282,10 @@ title = "Kaster Musakhan"
 def test_public_url_is_an_http_url_kept_without_its_trailing_slash() -> None:
     server = ServerSettings(public_url="https://bot.example.org/")
     assert server.public_url == "https://bot.example.org"
-    assert server.calendar_url("tabarak") == "https://bot.example.org/calendar/tabarak.ics"
+    config = bot_config(Settings(server={"public_url": "https://bot.example.org/"}))
+    assert config.calendar_url("tabarak") == "https://bot.example.org/calendar/tabarak.ics"
     assert server.calendar_domain == "bot.example.org"
-    assert ServerSettings().calendar_url("tabarak") is None
+    assert bot_config(Settings()).calendar_url("tabarak") is None
     for wrong in ("bot.example.org", "ftp://bot.example.org", "https://"):
         with pytest.raises(ValidationError):
             ServerSettings(public_url=wrong)
@@ -299,19 +300,14 @@ async def public_bot(
 ) -> AsyncIterator[HearingWatchApp]:
     """The bot with [server] public_url set, on 10 January 2020 (the seeded hearings ahead)."""
     clock.now = dt.datetime(2020, 1, 10, 6, 0, tzinfo=dt.UTC)
-    settings = Settings(
-        telegram={"token": fake.token, "base_url": fake.base_url},
-        server={"port": 0, "public_url": "https://bot.example.org"},
-        database={"url": database_url},
-        access={"admins": [ADMIN_ID]},
-    )
+    settings = make_settings(fake, database_url, server={"public_url": "https://bot.example.org"})
     app = await start_bot(settings, clock)
     yield app
     await stop_bot(app)
 
 
 def url(bot: HearingWatchApp, path: str) -> str:
-    return f"http://127.0.0.1:{service_of(bot).port}{path}"
+    return f"http://127.0.0.1:{instance_of(bot).port}{path}"
 
 
 async def test_calendar_sends_a_file_that_a_calendar_reads(

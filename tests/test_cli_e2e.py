@@ -20,7 +20,7 @@ async def run_bot(
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "service.cli",
         "run",
         cwd=workdir,
         env=env,

@@ -20,14 +20,23 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.app import prepare_database
 from bot.context import HearingWatchApp
-from bot.settings import Settings
+from service.wiring import prepare_database
 from storage import subscriptions
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from storage.models import ChatType, Hearing
+from storage.queue import queue_figures
 from tests.broadcasting import queue_broadcast
-from tests.conftest import DATABASE_URL_VAR, Clock, service_of, start_bot, stop_bot
+from tests.conftest import (
+    DATABASE_URL_VAR,
+    Clock,
+    fake_with_chats,
+    instance_of,
+    make_settings,
+    start_bot,
+    stop_bot,
+    until,
+)
 from tests.fakebot import FakeBotApi, UserRef
 from tests.tcpproxy import TcpProxy, proxied_url
 
@@ -37,9 +46,7 @@ ON_POSTGRES = bool(os.environ.get(DATABASE_URL_VAR))
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(latency=0.02) as api:
-        for chat_id in CHATS:
-            api.private_chat(UserRef(chat_id))
+    async with fake_with_chats(CHATS, latency=0.02) as api:
         yield api
 
 
@@ -53,12 +60,29 @@ def received(fake: FakeBotApi, text: str) -> dict[int, int]:
 
 async def health(app: HearingWatchApp) -> int:
     async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(f"http://127.0.0.1:{service_of(app).port}/healthz")
+        response = await client.get(f"http://127.0.0.1:{instance_of(app).port}/healthz")
     return response.status_code
 
 
 def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "jobs.outage"]
+
+
+def locked(caplog: pytest.LogCaptureFixture) -> bool:
+    """Whether the bot has reported SQLite's lock held by another process."""
+    return any("database is locked" in line for line in outage_lines(caplog))
+
+
+async def all_sent(app: HearingWatchApp) -> None:
+    """Until no broadcast is being sent (every delivery written) and no reminder is due now."""
+    instance = instance_of(app)
+    async with asyncio.timeout(30):
+        while True:
+            async with app.bot_data.database.reading() as session:
+                figures = await queue_figures(session)
+            if figures.pending == 0 and instance.parts.reminders.planned.is_set():
+                return
+            await asyncio.sleep(0.1)
 
 
 async def everyone_got_it_once_and_the_bot_carries_on(
@@ -90,22 +114,21 @@ async def test_postgresql_cut_mid_broadcast(
     caplog.set_level(logging.INFO)
     target = make_url(database_url)
     async with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
-        settings = Settings(
-            telegram={"token": fake.token, "base_url": fake.base_url},
-            server={"port": 0},
-            database={"url": proxied_url(database_url, proxy.port)},
-        )
+        settings = make_settings(fake, proxied_url(database_url, proxy.port))
         app = await start_bot(settings, clock)
         try:
             await queue_broadcast(app.bot_data.database, CHATS, "Before")
             await app.bot_data.signals.deliveries_queued()
             await fake.wait_for(lambda: sum(received(fake, "Before").values()) >= 30)
 
+            outage = instance_of(app).parts.database_outage
             await proxy.cut()
             async with asyncio.timeout(20):
                 while await health(app) != 503:  # noqa: ASYNC110  (polling, as a monitor does)
                     await asyncio.sleep(0.2)
-            await asyncio.sleep(5)  # a restart's worth of downtime
+            # Down for a restart's worth of retries: the engine and the probes keep failing.
+            failures = outage.errors
+            await until(lambda: outage.errors >= failures + 5, seconds=60)
             assert sum(received(fake, "Before").values()) < len(CHATS)
             await proxy.restore()
 
@@ -123,12 +146,7 @@ async def test_sqlite_write_lock_held_mid_broadcast(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    settings = Settings(
-        telegram={"token": fake.token, "base_url": fake.base_url},
-        server={"port": 0},
-        database={"url": database_url},
-    )
-    await prepare_database(settings)
+    settings = make_settings(fake, database_url)
     app = await start_bot(settings, clock)
     path = make_url(database_url).database
     assert path is not None
@@ -140,8 +158,7 @@ async def test_sqlite_write_lock_held_mid_broadcast(
 
         # Another process's long write: the bot's writers wait their busy timeout, then fail.
         await asyncio.to_thread(blocker.execute, "BEGIN EXCLUSIVE")
-        await asyncio.sleep(SQLITE_BUSY_TIMEOUT_MS / 1000 + 3)
-        assert any("database is locked" in line for line in outage_lines(caplog))
+        await until(lambda: locked(caplog), seconds=SQLITE_BUSY_TIMEOUT_MS / 1000 + 30)
         assert await health(app) == 503
         await asyncio.to_thread(blocker.execute, "ROLLBACK")
 
@@ -160,12 +177,7 @@ async def test_a_reminder_due_during_an_outage_goes_out_after_it(
 ) -> None:
     caplog.set_level(logging.INFO)
     clock.run_from(datetime.now(UTC))
-    settings = Settings(
-        telegram={"token": fake.token, "base_url": fake.base_url},
-        server={"port": 0},
-        database={"url": database_url},
-        reminders={"offsets": ["2m"]},
-    )
+    settings = make_settings(fake, database_url, reminders={"offsets": ["2m"]})
     await prepare_database(settings)
     database = Database(database_url)
     due = clock() + timedelta(seconds=4)
@@ -190,11 +202,11 @@ async def test_a_reminder_due_during_an_outage_goes_out_after_it(
     try:
         await asyncio.to_thread(blocker.execute, "BEGIN EXCLUSIVE")
         # The job fires at the due time and cannot write its broadcast.
-        await asyncio.sleep(4 + SQLITE_BUSY_TIMEOUT_MS / 1000 + 2)
+        await until(lambda: locked(caplog), seconds=4 + SQLITE_BUSY_TIMEOUT_MS / 1000 + 30)
         assert not fake.sent_to(CHATS[0])
         await asyncio.to_thread(blocker.execute, "ROLLBACK")
         await fake.wait_for(lambda: fake.sent_to(CHATS[0]), seconds=30)
-        await asyncio.sleep(1)
+        await all_sent(app)  # a second one would have been queued before the first was done
         sent = [m["text"] for m in fake.sent_to(CHATS[0])]
         assert len(sent) == 1
         assert sent[0].startswith("⏰ Reminder")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.constants import ParseMode
 from telegram.ext import Defaults, ExtBot
 from telegram.request import HTTPXRequest
@@ -17,7 +16,7 @@ from telegram.request import HTTPXRequest
 from jobs.delivery import DeliveryEngine, EngineSettings
 from jobs.limits import Limits
 from jobs.sender import telegram_send
-from storage import deliveries, subscriptions
+from storage import broadcasts, chats, subscriptions
 from storage.database import Database
 from storage.models import (
     Broadcast,
@@ -30,6 +29,8 @@ from storage.models import (
     DeliveryStatus,
     utcnow,
 )
+from storage.queue import DeliveryResult
+from tests.engines import WatchedQueue, send_everything
 from tests.fakebot import ApiError, FakeBotApi, Fault, FloodLimits, UserRef
 
 RATE = 200  # messages a second, both sides: fast tests, same rules
@@ -71,7 +72,7 @@ def engine_for(
     }
     values.update(settings)
     return DeliveryEngine(
-        database,
+        WatchedQueue(database),
         telegram_send(bot),
         EngineSettings(**values),  # type: ignore[arg-type]
         on_unreachable=on_unreachable,
@@ -98,7 +99,7 @@ async def follow(
 
 async def queue(database: Database, text: str, case_id: str = "c", priority: int = 1) -> Broadcast:
     async with database.writing() as session:
-        return await deliveries.start_now(
+        return await broadcasts.start_now(
             session,
             kind=BroadcastKind.UPDATE,
             case_id=case_id,
@@ -127,7 +128,7 @@ async def test_every_subscriber_gets_it_once_within_the_limits(
     await follow(database, fake, PRIVATE + GROUPS)
     broadcast = await queue(database, "<b>News</b> for everyone")
     assert broadcast.total == 100
-    await engine_for(database, bot).drain()
+    await send_everything(engine_for(database, bot))
     assert all(fake.received(chat) == 1 for chat in PRIVATE + GROUPS)
     assert fake.too_many_requests == 0
     assert set((await statuses(database, broadcast)).values()) == {DeliveryStatus.SENT}
@@ -146,7 +147,7 @@ async def test_chat_and_group_limits_hold_across_broadcasts(
     for i in range(7):
         await queue(database, f"message {i}")
     started = time.monotonic()
-    await engine_for(database, bot).drain()
+    await send_everything(engine_for(database, bot))
     assert fake.received(1001) == 7
     assert fake.received(-2001) == 7
     assert fake.too_many_requests == 0
@@ -166,7 +167,7 @@ async def test_a_429_waits_and_sends_the_same_message_once(
     )
     broadcast = await queue(database, "hello")
     engine = engine_for(database, bot)
-    await engine.drain()
+    await send_everything(engine)
     assert engine.retries_after_429 == 1
     assert all(fake.received(chat) == 1 for chat in PRIVATE[:10])
     assert set((await statuses(database, broadcast)).values()) == {DeliveryStatus.SENT}
@@ -188,7 +189,7 @@ async def test_unreachable_chats_are_paused_not_retried(
         del fake.chats[1002]
     broadcast = await queue(database, "hello")
     told: list[set[int]] = []  # what the bot's cache of paused chats hears
-    await engine_for(database, bot, on_unreachable=told.append).drain()
+    await send_everything(engine_for(database, bot, on_unreachable=told.append))
     result = await statuses(database, broadcast)
     assert result[gone] == DeliveryStatus.UNREACHABLE
     assert told == [{gone}]
@@ -210,18 +211,18 @@ async def test_a_migrated_group_is_followed_to_its_new_id(
 ) -> None:
     await follow(database, fake, [1001, -2001])
     async with database.writing() as session:
-        await subscriptions.set_reminder_choice(
+        await chats.set_reminder_choice(
             session, chat_id=-2001, chat_type=ChatType.GROUP, offsets=["2h"]
         )
     fake.migrate(fake.chats[-2001], -1009999)
     broadcast = await queue(database, "hello")
-    await engine_for(database, bot).drain()
+    await send_everything(engine_for(database, bot))
     assert fake.received(-1009999) == 1
     assert (await statuses(database, broadcast))[-1009999] == DeliveryStatus.SENT
     async with database.reading() as session:
         assert await session.get(Chat, -2001) is None
         assert await subscriptions.subscribed_case_ids(session, chat_id=-1009999) == {"c"}
-        assert await subscriptions.reminder_choice(session, chat_id=-1009999) == ["2h"]
+        assert await chats.reminder_choice(session, chat_id=-1009999) == ["2h"]
 
 
 async def test_server_errors_are_retried_then_failed_with_their_reason(
@@ -231,13 +232,13 @@ async def test_server_errors_are_retried_then_failed_with_their_reason(
     fake.faults.append(Fault(chat_id=1001, error=ApiError(500, "Internal Server Error"), times=2))
     fake.faults.append(Fault(chat_id=1002, error=ApiError(502, "Bad Gateway")))
     broadcast = await queue(database, "hello")
-    await engine_for(database, bot, max_attempts=3).drain()
+    await send_everything(engine_for(database, bot, max_attempts=3))
     result = await statuses(database, broadcast)
     assert result == {1001: DeliveryStatus.SENT, 1002: DeliveryStatus.FAILED}
     assert fake.received(1001) == 1
     assert len([c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == "1002"]) == 3
     async with database.reading() as session:
-        progress = await deliveries.progress(session, broadcast_id=broadcast.id or 0)
+        progress = await broadcasts.progress(session, broadcast_id=broadcast.id or 0)
     assert progress.failure_reasons == {"Bad Gateway": 1}
 
 
@@ -248,7 +249,7 @@ async def test_a_timeout_is_retried(
     # The first answer comes after the client gave up (read timeout 0.5 s).
     fake.faults.append(Fault(chat_id=1001, delay=1.0, error=ApiError(500, "late"), times=1))
     broadcast = await queue(database, "hello")
-    await engine_for(database, bot).drain()
+    await send_everything(engine_for(database, bot))
     assert (await statuses(database, broadcast))[1001] == DeliveryStatus.SENT
     assert fake.received(1001) == 1
 
@@ -261,9 +262,9 @@ async def test_an_urgent_broadcast_is_not_stuck_behind_a_long_one(
     await follow(database, fake, PRIVATE[:10], case_id="urgent")
     long = await queue(database, "long", case_id="long")
     engine = engine_for(database, bot)
-    running = asyncio.create_task(engine.drain())
+    running = asyncio.create_task(send_everything(engine))
     await fake.wait_for(lambda: len(fake.calls_to("sendMessage")) >= 50)
-    await queue(database, "urgent", case_id="urgent", priority=deliveries.URGENT)
+    await queue(database, "urgent", case_id="urgent", priority=broadcasts.URGENT)
     engine.wake()
     await fake.wait_for(lambda: all(fake.received(c) for c in PRIVATE[:10]), seconds=10)
     delivered_long = sum(fake.received(c) for c in many)
@@ -274,7 +275,7 @@ async def test_an_urgent_broadcast_is_not_stuck_behind_a_long_one(
 
 
 async def test_a_short_broadcast_is_done_while_a_long_one_is_still_sending(
-    database: Database, fake: FakeBotApi, bot: ExtBot[None], monkeypatch: pytest.MonkeyPatch
+    database: Database, fake: FakeBotApi, bot: ExtBot[None]
 ) -> None:
     """The engine never idles while a long broadcast goes out; the short one beside it is
     marked done (so its preview shows the final report) as soon as its last result is written."""
@@ -282,27 +283,20 @@ async def test_a_short_broadcast_is_done_while_a_long_one_is_still_sending(
     await follow(database, fake, many, case_id="long")
     await follow(database, fake, PRIVATE[:5], case_id="short")
     long = await queue(database, "long", case_id="long")
-    finished: dict[int, asyncio.Event] = {}
-    finish = deliveries.finish
-
-    async def noted_finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> None:
-        await finish(session, broadcast_id=broadcast_id, now=now)
-        finished.setdefault(broadcast_id, asyncio.Event()).set()
-
-    monkeypatch.setattr(deliveries, "finish", noted_finish)
     engine = engine_for(database, bot)
-    running = asyncio.create_task(engine.drain())
+    running = asyncio.create_task(send_everything(engine))
     await fake.wait_for(lambda: len(fake.calls_to("sendMessage")) >= 20)
     short = await queue(database, "short", case_id="short")
     assert short.id is not None
     engine.wake()
-    async with asyncio.timeout(20):
-        await finished.setdefault(short.id, asyncio.Event()).wait()
+    watched = engine.store
+    assert isinstance(watched, WatchedQueue)
+    await watched.until_finished({short.id}, seconds=20)
     async with database.reading() as session:
-        left = (await deliveries.progress(session, broadcast_id=long.id or 0)).pending
+        left = (await broadcasts.progress(session, broadcast_id=long.id or 0)).pending
     await running
     assert left >= 100  # most of the long one was still to go
-    assert long.id in finished
+    assert long.id in watched.finished
 
 
 async def test_many_broadcasts_share_the_rate(
@@ -315,7 +309,7 @@ async def test_many_broadcasts_share_the_rate(
     await queue(database, "one", case_id="one")
     await queue(database, "two", case_id="two")
     engine = engine_for(database, bot)
-    running = asyncio.create_task(engine.drain())
+    running = asyncio.create_task(send_everything(engine))
     await fake.wait_for(lambda: len(fake.calls_to("sendMessage")) >= 200, seconds=10)
     one = sum(fake.received(c) for c in first)
     two = sum(fake.received(c) for c in second)
@@ -336,32 +330,37 @@ async def test_a_restarted_engine_finishes_what_was_queued(
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
-    await engine_for(database, bot).drain()
+    await send_everything(engine_for(database, bot))
     assert all(fake.received(chat) >= 1 for chat in chats)
     assert set((await statuses(database, broadcast)).values()) == {DeliveryStatus.SENT}
 
 
+class SlowToRecord(WatchedQueue):
+    """A queue whose first write of results waits until the test lets it go on."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.writing, self.let_go = asyncio.Event(), asyncio.Event()
+
+    async def record(self, results: Sequence[DeliveryResult], *, now: datetime) -> None:
+        if not self.writing.is_set():
+            self.writing.set()
+            await self.let_go.wait()  # the stop arrives here, mid-write
+        await super().record(results, now=now)
+
+
 async def test_a_stop_during_a_results_write_loses_no_result(
-    database: Database, fake: FakeBotApi, bot: ExtBot[None], monkeypatch: pytest.MonkeyPatch
+    database: Database, fake: FakeBotApi, bot: ExtBot[None]
 ) -> None:
     """A stop that lands while results are being written keeps them, so a restart resends
     nothing that was delivered."""
     chats = list(range(50_001, 50_021))
     await follow(database, fake, chats)
     broadcast = await queue(database, "hello")
-    writing, release = asyncio.Event(), asyncio.Event()
-    record = deliveries.record_results
-
-    async def slow_record(*args: object, **kwargs: object) -> None:
-        writing.set()
-        await release.wait()  # the stop arrives here, mid-write
-        await record(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(deliveries, "record_results", slow_record)
-    engine = engine_for(database, bot)
+    store = SlowToRecord(database)
+    engine = DeliveryEngine(store, telegram_send(bot), engine_for(database, bot).settings)
     running = asyncio.create_task(engine.run())
-    await writing.wait()
-    monkeypatch.setattr(deliveries, "record_results", record)
+    await store.writing.wait()
     await fake.wait_for(lambda: all(fake.received(c) for c in chats))
     running.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -6,16 +6,15 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.context import HearingWatchApp
-from storage import deliveries, subscriptions
-from storage.models import BroadcastKind, ChatType
-from tests.conftest import Clock, service_of
+from tests.broadcasting import queue_broadcast
+from tests.conftest import Clock, instance_of
 from tests.fakebot import FakeBotApi, UserRef
 
 ALICE = UserRef(3101)
 
 
 def url(bot: HearingWatchApp, path: str) -> str:
-    return f"http://127.0.0.1:{service_of(bot).port}{path}"
+    return f"http://127.0.0.1:{instance_of(bot).port}{path}"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -50,20 +49,7 @@ async def test_metrics_count_deliveries_and_show_the_active_instance(
     bot: HearingWatchApp, fake: FakeBotApi, clock: Clock
 ) -> None:
     chats = [fake.private_chat(UserRef(3200 + n)) for n in range(3)]
-    database = bot.bot_data.database
-    async with database.writing() as session:
-        for chat in chats:
-            await subscriptions.subscribe(
-                session, chat_id=chat.id, chat_type=ChatType.PRIVATE, case_id="tabarak"
-            )
-        await deliveries.start_now(
-            session,
-            kind=BroadcastKind.UPDATE,
-            case_id="tabarak",
-            text="News",
-            created_by=None,
-            now=clock(),
-        )
+    await queue_broadcast(bot.bot_data.database, [chat.id for chat in chats])
     await bot.bot_data.signals.deliveries_queued()
     await fake.wait_for(lambda: all(fake.received(chat.id) for chat in chats))
 

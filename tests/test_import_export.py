@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import prepare_database
-from bot.cli import main
-from bot.settings import Settings
-from jobs.reminders import ReminderRules, keys_of
+from jobs.reminder_plan import ReminderRules, keys_of
+from service.cli import main
+from service.settings import Settings
+from service.wiring import prepare_database
 from storage import schedule
 from storage.database import Database
 from storage.schedule_file import SEED_FILE

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import prepare_database
-from bot.service import Service
-from bot.settings import Settings
+from service.instance import Instance
+from service.settings import Settings
+from service.wiring import prepare_database
 from storage.database import Database
-from storage.models import Delivery, DeliveryStatus
+from storage.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus
 from tests.broadcasting import queue_broadcast
-from tests.conftest import ADMIN_ID, DATABASE_URL_VAR, Clock
+from tests.conftest import ADMIN_ID, DATABASE_URL_VAR, Clock, fake_with_chats, make_settings
 from tests.fakebot import FakeBotApi, FloodLimits, UserRef
 from tests.processes import BotProcess, start_bot_process
 
@@ -32,9 +32,7 @@ ON_POSTGRES = bool(os.environ.get(DATABASE_URL_VAR))
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(limits=FloodLimits(), latency=0.05) as api:
-        for chat_id in CHATS:
-            api.private_chat(UserRef(chat_id))
+    async with fake_with_chats(CHATS, limits=FloodLimits(), latency=0.05) as api:
         yield api
 
 
@@ -44,6 +42,17 @@ def delivered(fake: FakeBotApi, text: str) -> list[int]:
         for (chat_id, _), message in fake.messages.items()
         if chat_id in CHATS and message["text"] == text
     ]
+
+
+async def until_done(database: Database, broadcast_id: int) -> None:
+    """Until a broadcast is done: every delivery sent and recorded, so nothing more goes."""
+    async with asyncio.timeout(60):
+        while True:
+            async with database.reading() as session:
+                broadcast = await session.get(Broadcast, broadcast_id)
+            if broadcast is not None and broadcast.status == BroadcastStatus.DONE:
+                return
+            await asyncio.sleep(0.1)
 
 
 async def sent_recorded(database: Database, broadcast_id: int) -> int:
@@ -95,9 +104,9 @@ async def test_two_instances_one_active_the_standby_takes_over_when_it_is_killed
         assert health[0] == 200  # a standby is healthy
 
         # A broadcast reaches every subscriber exactly once with both running.
-        await queue_broadcast(database, CHATS, "One")
+        one = await queue_broadcast(database, CHATS, "One")
         await fake.wait_for(lambda: len(delivered(fake, "One")) >= len(CHATS), seconds=60)
-        await asyncio.sleep(1.0)  # anything doubled would have arrived by now
+        await until_done(database, one)  # sent and recorded: nothing more will go
         assert sorted(delivered(fake, "One")) == CHATS
 
         # The active one is killed mid-broadcast; the standby takes over and finishes.
@@ -113,7 +122,7 @@ async def test_two_instances_one_active_the_standby_takes_over_when_it_is_killed
         takeover = time.monotonic() - killed_at
         assert takeover < 15, takeover
         await fake.wait_for(lambda: set(delivered(fake, "Two")) == set(CHATS), seconds=90)
-        await asyncio.sleep(1.0)
+        await until_done(database, broadcast)
         twice = len(delivered(fake, "Two")) - len(CHATS)
         # Only what the killed process had sent but not yet recorded can come twice.
         assert twice <= at_kill - recorded, (twice, at_kill, recorded)
@@ -152,26 +161,23 @@ async def test_a_change_made_through_a_standby_reaches_the_active_instance_at_on
 ) -> None:
     """In webhook mode Telegram may post to any instance: a hearing added through a standby
     gets its reminder jobs on the active one (LISTEN/NOTIFY), not at the next reconciliation."""
-    settings = Settings(
+    settings = make_settings(
+        fake,
+        database_url,
         telegram={
-            "token": fake.token,
-            "base_url": fake.base_url,
             "mode": "webhook",
             "webhook_url": "https://bot.example.org/hook",
             "webhook_secret": "secret",
         },
-        server={"port": 0},
-        database={"url": database_url},
-        access={"admins": [ADMIN_ID]},
     )
     await prepare_database(settings)
-    active = Service(settings, clock=clock)
-    standby = Service(settings, clock=clock)
+    active = Instance(settings, clock=clock)
+    standby = Instance(settings, clock=clock)
     try:
         await active.start()
         await active.wait_active()
         await standby.start()
-        assert standby.data.status.role == "standby"
+        assert standby.role == "standby"
         await fake.wait_for(lambda: fake.webhook)
         fake.webhook_forward_to = f"http://127.0.0.1:{standby.port}"  # the proxy picks it
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import prepare_database
-from bot.settings import Settings
-from storage import deliveries, subscriptions
+from service.settings import Settings
+from service.wiring import prepare_database
+from storage import broadcasts
 from storage.database import Database
-from storage.models import BroadcastKind, ChatType, Delivery, DeliveryStatus, utcnow
+from storage.models import Delivery, DeliveryStatus
+from tests.broadcasting import queue_broadcast
 from tests.fakebot import FakeBotApi, FloodLimits, UserRef
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ async def start_process(workdir: Path, fake: FakeBotApi) -> asyncio.subprocess.P
         "PYTHONPATH": str(REPOSITORY),
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", cwd=workdir, env=env,
+        sys.executable, "-m", "service.cli", "run", cwd=workdir, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -67,20 +68,9 @@ async def test_sigkill_mid_broadcast_loses_nothing(
     )
     await prepare_database(Settings(database={"url": database_url}))
     database = Database(database_url)
-    async with database.writing() as session:
-        for chat_id in CHATS:
-            fake.private_chat(UserRef(chat_id))
-            await subscriptions.subscribe(
-                session, chat_id=chat_id, chat_type=ChatType.PRIVATE, case_id="tabarak"
-            )
-        broadcast = await deliveries.start_now(
-            session,
-            kind=BroadcastKind.UPDATE,
-            case_id="tabarak",
-            text="News for everyone",
-            created_by=None,
-            now=utcnow(),
-        )
+    for chat_id in CHATS:
+        fake.private_chat(UserRef(chat_id))
+    broadcast = await queue_broadcast(database, CHATS, "News for everyone")
 
     first = await start_process(tmp_path, fake)
     try:
@@ -95,9 +85,7 @@ async def test_sigkill_mid_broadcast_loses_nothing(
             await session.execute(
                 select(func.count())
                 .select_from(Delivery)
-                .where(
-                    Delivery.broadcast_id == broadcast.id, Delivery.status == DeliveryStatus.SENT
-                )
+                .where(Delivery.broadcast_id == broadcast, Delivery.status == DeliveryStatus.SENT)
             )
         ).scalar_one()
     assert 0 < delivered_at_kill < len(CHATS), delivered_at_kill
@@ -108,7 +96,7 @@ async def test_sigkill_mid_broadcast_loses_nothing(
         async with asyncio.timeout(30):
             while True:
                 async with database.reading() as session:
-                    progress = await deliveries.progress(session, broadcast_id=broadcast.id or 0)
+                    progress = await broadcasts.progress(session, broadcast_id=broadcast)
                 if progress.pending == 0:
                     break
                 await asyncio.sleep(0.1)

@@ -7,11 +7,11 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot import reminders, texts
+from bot import texts
 from bot.context import HearingWatchApp
 from bot.i18n import translator
 from bot.texts import duration
-from tests.conftest import ADMIN_ID, Clock
+from tests.conftest import ADMIN_ID, Clock, instance_of
 from tests.fakebot import FakeBotApi, UserRef
 
 RU = translator("ru")
@@ -131,7 +131,7 @@ async def test_reminders_come_in_each_chats_language(
     admin = fake.private_chat(ADMIN)
     await fake.say(admin, ADMIN, "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent")
     clock.now = datetime(2026, 12, 16, 4, 0, tzinfo=UTC)  # 09:00 in Almaty: the 2h one is due
-    await reminders.reconcile(bot)
+    await instance_of(bot).parts.reminders.reconcile()
     await fake.wait_for(lambda: all(len(fake.sent_to(u.id)) >= 2 for u in (russian, kazakh)))
     ru_text = fake.sent_to(russian.id)[-1]["text"]
     kk_text = fake.sent_to(kazakh.id)[-1]["text"]

@@ -6,11 +6,10 @@ import logging
 
 import pytest
 
-from bot.cli import main
 from bot.context import HearingWatchApp
 from jobs import logref
-from storage import deliveries
-from storage.models import BroadcastKind
+from service.cli import main
+from tests.broadcasting import queue_broadcast
 from tests.fakebot import ApiError, FakeBotApi, Fault, UserRef
 
 ALICE, BOB, CAROL = UserRef(7_301_001), UserRef(7_301_002), UserRef(7_301_003)
@@ -27,15 +26,7 @@ async def test_normal_operation_logs_no_chat_or_user_id(
     fake.faults.append(  # and a broadcast that fails for one chat
         Fault("sendMessage", CAROL.id, ApiError(400, "Bad Request: message thread not found"))
     )
-    async with bot.bot_data.database.writing() as session:
-        await deliveries.start_now(
-            session,
-            kind=BroadcastKind.UPDATE,
-            case_id="tabarak",
-            text="News",
-            created_by=None,
-            now=bot.bot_data.clock(),
-        )
+    await queue_broadcast(bot.bot_data.database, [])  # to the three who subscribed
     await bot.bot_data.signals.deliveries_queued()
     await fake.wait_for(lambda: fake.received(ALICE.id) >= 2)
     await fake.wait_for(lambda: any("failed" in r.getMessage() for r in caplog.records), seconds=10)

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from jobs.outage import MAX_RETRY, Outage, backoff, is_database_outage
+from jobs.outage import RETRY, Backoff, Outage, database_outage, is_database_outage
 
 
 def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
@@ -47,10 +47,31 @@ def test_a_locked_or_unreachable_database_is_an_outage_but_a_wrong_query_is_not(
 
 
 def test_retries_back_off_and_are_capped() -> None:
-    waits = [backoff(attempt) for attempt in range(1, 12)]
+    waits = [RETRY.delay(attempt) for attempt in range(1, 12)]
     assert waits == sorted(waits)
     assert waits[0] < 1
-    assert max(waits) == MAX_RETRY
+    assert max(waits) == RETRY.cap
+    assert Backoff(first=2.0, cap=20.0).delay(3) == 8.0
+
+
+def test_work_inside_absorbed_reports_an_outage_and_goes_on() -> None:
+    outage = database_outage()
+    locked = OperationalError("UPDATE x", {}, sqlite3.OperationalError("database is locked"))
+    with outage.absorbed() as attempt:
+        raise locked
+    assert attempt.failed
+    assert outage.down
+    with outage.absorbed() as attempt:
+        pass
+    assert not attempt.failed
+
+
+def test_a_bug_inside_absorbed_is_not_an_outage() -> None:
+    outage = database_outage()
+    with pytest.raises(ValueError, match="a bug"), outage.absorbed():
+        raise ValueError("a bug")
+    assert not outage.down
+    assert outage.errors == 0
 
 
 def test_a_postgresql_starting_up_or_shutting_down_is_an_outage() -> None:

@@ -29,13 +29,11 @@ from sqlalchemy import table as sa_table
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import prepare_database
 from bot.context import HearingWatchApp
-from bot.handlers import privacy as privacy_handlers
-from bot.settings import Settings
-from storage import deliveries, privacy
+from service.settings import Settings
+from service.wiring import Parts, prepare_database
+from storage import broadcasts, privacy, queue
 from storage.database import Database
-from storage.deliveries import DeliveryResult
 from storage.models import (
     Broadcast,
     BroadcastKind,
@@ -48,8 +46,9 @@ from storage.models import (
     DeliveryStatus,
     Subscription,
 )
+from storage.queue import DeliveryResult
 from storage.schedule_file import SEED_FILE, seed_if_empty
-from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
+from tests.conftest import ADMIN_ID, Clock, instance_of, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
 
 ADMIN = UserRef(ADMIN_ID)
@@ -246,7 +245,7 @@ async def _broadcast(
 ) -> int:
     """A broadcast to these chats, each delivery ending as given; finished when given a time
     (without stored figures, as before they were kept, when ``with_totals`` is False)."""
-    broadcast = await deliveries.create_draft(
+    broadcast = await broadcasts.create_draft(
         session, kind=BroadcastKind.UPDATE, case_id=case_id, text="News.", created_by=None
     )
     assert broadcast.id is not None
@@ -256,7 +255,7 @@ async def _broadcast(
         session.add(Delivery(broadcast_id=broadcast.id, chat_id=chat_id))
     await session.flush()
     rows = await session.execute(select(Delivery).where(Delivery.broadcast_id == broadcast.id))
-    await deliveries.record_results(
+    await queue.record_results(
         session,
         [
             DeliveryResult(d.id or 0, d.chat_id, results[d.chat_id], 1, "Timed out")
@@ -267,7 +266,7 @@ async def _broadcast(
     )
     if finished_at is not None:
         if with_totals:
-            await deliveries.finish(session, broadcast_id=broadcast.id, now=finished_at)
+            await broadcasts.finish(session, broadcast_id=broadcast.id, now=finished_at)
         else:
             broadcast.status = BroadcastStatus.DONE
             broadcast.finished_at = finished_at
@@ -321,7 +320,7 @@ async def test_purge_deletes_what_is_no_longer_needed_and_keeps_the_figures(
     async with database.reading() as session:
         kept = await session.execute(select(Delivery.broadcast_id).distinct())
         assert old not in set(kept.scalars())
-        figures = {b.id: p for b, p in await deliveries.recent(session)}
+        figures = {b.id: p for b, p in await broadcasts.recent(session)}
         assert (figures[old].sent, figures[old].failed, figures[old].total) == (2, 1, 3)
         assert figures[old].failure_reasons == {"Timed out": 1}
         assert (figures[untallied].sent, figures[untallied].unreachable) == (1, 1)
@@ -378,7 +377,7 @@ async def test_purge_end_to_end_keeps_figures_and_drops_a_closed_cases_subscribe
 
     # Eight days on, the daily purge.
     clock.now = datetime.now(UTC) + timedelta(days=8)
-    purged = await privacy_handlers.purge(bot.bot_data)
+    purged = await instance_of(bot).parts.purge.purge()
     assert purged.deliveries == 2
     assert await holders(database, dan.id) == set()
     assert await holders(database, carol.id) == {"chats.id", "subscriptions.chat_id"}
@@ -387,24 +386,27 @@ async def test_purge_end_to_end_keeps_figures_and_drops_a_closed_cases_subscribe
 
 
 async def test_the_active_instance_purges_soon_after_it_starts(
-    settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: Clock
 ) -> None:
-    monkeypatch.setattr(privacy_handlers, "PURGE_FIRST", timedelta(milliseconds=10))
     await prepare_database(settings)
     database = Database(settings.database.url)
     async with database.writing() as session:
         session.add(Chat(id=301, type=ChatType.PRIVATE, created_at=clock.now - timedelta(days=2)))
-    app = await start_bot(settings, clock)
+
+    def soon(parts: Parts) -> None:
+        parts.purge.first = timedelta(milliseconds=10)
+
+    app = await start_bot(settings, clock, adjust=soon)
+    instance = instance_of(app)
     try:
-        assert app.job_queue is not None
-        assert app.job_queue.get_jobs_by_name(privacy_handlers.PURGE)
+        assert instance.supervisor.running("purge")
         async with asyncio.timeout(10):
             while await holders(database, 301):  # noqa: ASYNC110  (a purge sets no event)
                 await asyncio.sleep(0.05)
     finally:
         await stop_bot(app)
         await database.dispose()
-    assert not app.job_queue.get_jobs_by_name(privacy_handlers.PURGE)
+    assert not instance.supervisor.running("purge")
 
 
 # --- the files and the settings -------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 from bot.i18n import translator
 from bot.texts import duration
-from jobs.reminders import (
+from jobs.reminder_plan import (
     Plan,
     ReminderRules,
     duration_name,

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
-from bot import reminders
 from bot.context import HearingWatchApp
-from bot.settings import Settings
+from service.settings import Settings
 from storage.models import Delivery, DeliveryStatus
-from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
+from tests.conftest import ADMIN_ID, Clock, instance_of, make_settings, start_bot, stop_bot
 from tests.fakebot import ApiError, FakeBotApi, Fault, FloodLimits, UserRef
 
 ADMIN = UserRef(ADMIN_ID)
@@ -30,12 +29,7 @@ def at(hour: int, minute: int, second: int = 0) -> datetime:
 
 @pytest.fixture
 def settings(fake: FakeBotApi, database_url: str) -> Settings:
-    return Settings(
-        telegram={"token": fake.token, "base_url": fake.base_url},
-        database={"url": database_url},
-        access={"admins": [ADMIN_ID]},
-        reminders={"offsets": ["5m", "1m"]},
-    )
+    return make_settings(fake, database_url, reminders={"offsets": ["5m", "1m"]})
 
 
 @pytest.fixture
@@ -65,7 +59,7 @@ async def test_reminded_once_on_time_then_for_the_new_date_only(
     await fake.say(alice, ALICE, "/subscribe tabarak")
     number = await add_hearing(fake, "10:00")
     clock.run_from(at(9, 54, 57))  # the 5-minute reminder is due in 3 seconds
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     assert {job.name for job in running.job_queue.jobs()} >= {  # type: ignore[union-attr]
         f"reminder:{number}:5m",
         f"reminder:{number}:1m",
@@ -86,7 +80,7 @@ async def test_reminded_once_on_time_then_for_the_new_date_only(
     }  # type: ignore[union-attr]
 
     clock.run_from(at(10, 4, 57))  # past the old hearing's 1-minute reminder; new 5m due in 3 s
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     await fake.wait_for(lambda: len(reminders_in(fake, alice.id)) == 2, seconds=10)
     assert "16 December 2026, 10:10" in reminders_in(fake, alice.id)[1]
     await fake.say(alice, ALICE, "/mysubs")  # everything before it was handled
@@ -146,7 +140,7 @@ async def test_each_chat_gets_the_reminders_it_chose(
             assert answer["text"] == "Saved."
     await add_hearing(fake, "10:00")
     clock.now = at(9, 56)  # the 5-minute reminder is overdue, the 1-minute one not yet
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     await fake.wait_for(lambda: reminders_in(fake, ALICE.id))
     await fake.say(fake.chats[BOB.id], BOB, "/mysubs")
     assert len(reminders_in(fake, ALICE.id)) == 1  # the default: both
@@ -165,7 +159,7 @@ async def test_a_chat_that_chose_a_merged_offset_still_gets_the_reminder(
     await fake.click(carol, CAROL, menu, "remind:1m")
     await add_hearing(fake, "tba")
     clock.now = at(8, 1)  # the morning reminder is due
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     text = await fake.wait_for(lambda: next(iter(reminders_in(fake, carol.id)), None))
     assert "Today; the hour is not announced yet." in text
 
@@ -182,17 +176,12 @@ async def test_all_means_the_configured_reminders_even_after_they_change(
     await stop_bot(app)
 
     # The operator changes [reminders] offsets: "all" follows the new ones.
-    changed = Settings(
-        telegram={"token": fake.token, "base_url": fake.base_url},
-        database={"url": settings.database.url},
-        access={"admins": [ADMIN_ID]},
-        reminders={"offsets": ["10m"]},
-    )
+    changed = make_settings(fake, settings.database.url, reminders={"offsets": ["10m"]})
     app = await start_bot(changed, clock)
     try:
         await add_hearing(fake, "10:00")
         clock.now = at(9, 51)
-        await reminders.reconcile(app)
+        await instance_of(app).parts.reminders.reconcile()
         text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None))
         assert "Starts in 9 minutes." in text
     finally:
@@ -213,7 +202,7 @@ async def queued_then_held_back(
         )
     )
     clock.now = at(9, 55)
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     await fake.wait_for(lambda: any(call.error for call in fake.calls_to("sendMessage")))
 
 
@@ -256,11 +245,11 @@ async def test_a_chat_that_subscribes_later_gets_no_back_dated_reminder(
     await fake.say(alice, ALICE, "/subscribe tabarak")
     await add_hearing(fake, "10:00")
     clock.now = at(9, 56)
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     await fake.wait_for(lambda: reminders_in(fake, ALICE.id))
     bob = fake.private_chat(BOB)
     await fake.say(bob, BOB, "/subscribe tabarak")
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     case = (await fake.say(bob, BOB, "/case tabarak"))["text"]
     assert "16 December 2026, 10:00" in case
     assert reminders_in(fake, BOB.id) == []
@@ -290,12 +279,7 @@ async def test_a_restart_mid_fan_out_sends_each_chat_once(database_url: str, clo
     every chat gets it, none twice."""
     chats = [UserRef(70_000 + i) for i in range(90)]
     async with FakeBotApi(limits=FloodLimits(), latency=0.05) as fake:
-        settings = Settings(
-            telegram={"token": fake.token, "base_url": fake.base_url},
-            database={"url": database_url},
-            access={"admins": [ADMIN_ID]},
-            reminders={"offsets": ["5m", "1m"]},
-        )
+        settings = make_settings(fake, database_url, reminders={"offsets": ["5m", "1m"]})
         clock.now = at(9, 0)
         app = await start_bot(settings, clock)
         try:
@@ -303,7 +287,7 @@ async def test_a_restart_mid_fan_out_sends_each_chat_once(database_url: str, clo
                 await fake.say(fake.private_chat(user), user, "/subscribe tabarak")
             await add_hearing(fake, "10:00")
             clock.now = at(9, 56)
-            await reminders.reconcile(app)  # 90 chats at 30 a second: 3 seconds
+            await instance_of(app).parts.reminders.reconcile()  # 90 chats at 30 a second: 3 seconds
             await fake.wait_for(lambda: sum(len(reminders_in(fake, u.id)) for u in chats) >= 30)
         finally:
             await stop_bot(app)
@@ -325,7 +309,7 @@ async def test_reminders_come_for_the_hour_once_it_is_announced(
     await fake.say(alice, ALICE, "/subscribe tabarak")
     number = await add_hearing(fake, "tba")
     due = lambda offset: next(  # noqa: E731
-        j.data.due
+        j.data
         for j in running.job_queue.jobs()  # type: ignore[union-attr]
         if j.name == f"reminder:{number}:{offset}"
     )
@@ -338,7 +322,7 @@ async def test_reminders_come_for_the_hour_once_it_is_announced(
     assert due("1m") == at(9, 59)
 
     clock.run_from(at(9, 54, 57))  # past 08:00; the 5-minute reminder of 10:00 due in 3 s
-    await reminders.reconcile(running)
+    await instance_of(running).parts.reminders.reconcile()
     text = await fake.wait_for(lambda: next(iter(reminders_in(fake, alice.id)), None), seconds=10)
     assert clock() >= at(9, 55)
     assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in text

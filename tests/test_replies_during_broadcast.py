@@ -9,6 +9,7 @@ import pytest
 
 from bot.context import HearingWatchApp
 from tests.broadcasting import queue_broadcast
+from tests.conftest import fake_with_chats
 from tests.fakebot import FakeBotApi, FloodLimits, UserRef
 
 CHATS = list(range(95_001, 95_151))  # 5 seconds at 30 a second
@@ -16,9 +17,7 @@ CHATS = list(range(95_001, 95_151))  # 5 seconds at 30 a second
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(limits=FloodLimits(), latency=0.02) as api:
-        for chat_id in CHATS:
-            api.private_chat(UserRef(chat_id))
+    async with fake_with_chats(CHATS, limits=FloodLimits(), latency=0.02) as api:
         yield api
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.settings import ConfigError, load_settings
+from service.cli import main
+from service.settings import ConfigError, load_settings
 
 
 def write(path: Path, text: str) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from telegram.constants import ParseMode
@@ -21,23 +21,14 @@ from jobs.limits import Limits
 from jobs.sender import telegram_send
 from storage.database import Database
 from tests.broadcasting import queue_broadcast
-from tests.fakebot import FakeBotApi, FloodLimits, UserRef
+from tests.conftest import fake_with_chats, instance_of
+from tests.engines import WatchedQueue, send_everything
+from tests.fakebot import FakeBotApi, FloodLimits, UserRef, busiest
 from tests.test_delivery import follow, queue
 
 CHATS = list(range(97_001, 97_151))  # five seconds at Telegram's 30 a second
 READERS = [UserRef(98_000 + n) for n in range(24)]
 STALL = 0.5  # seconds the loop is blocked, each time
-
-
-def most_in_a_window(times: Sequence[float], window: float) -> int:
-    """The most arrivals in any half-open window of ``window`` seconds (Telegram's count)."""
-    ordered = sorted(times)
-    most, first = 0, 0
-    for last, at in enumerate(ordered):
-        while at - ordered[first] >= window:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 async def until(probe: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -54,9 +45,7 @@ def stall_the_loop() -> None:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(limits=FloodLimits(), latency=0.02) as api:
-        for chat_id in CHATS:
-            api.private_chat(UserRef(chat_id))
+    async with fake_with_chats(CHATS, limits=FloodLimits(), latency=0.02) as api:
         yield api
 
 
@@ -75,12 +64,12 @@ async def test_a_stalled_loop_mid_broadcast_with_replies_waiting_stays_within_th
         for user in readers:
             fake.send_text(fake.private_chat(user), user, "/help")
         # Once the replies wait for their turns, the loop stalls.
-        await until(lambda: bot.bot_data.engine.pacer.waiting >= 4)
+        await until(lambda: instance_of(bot).parts.engine.pacer.waiting >= 4)
         loop.call_soon(stall_the_loop)
     await fake.wait_for(lambda: all(fake.received(c) for c in CHATS), seconds=60)
     await fake.wait_for(lambda: all(fake.sent_to(u.id) for u in READERS), seconds=30)
     arrivals = [call.at for call in fake.calls_to("sendMessage")]
-    assert most_in_a_window(arrivals, 1.0) <= 30
+    assert busiest(arrivals, 1.0) <= 30
     assert fake.too_many_requests == 0
     assert all(fake.received(c) == 1 for c in CHATS)
 
@@ -106,7 +95,7 @@ async def test_a_stalled_loop_keeps_the_per_group_limit(database: Database) -> N
             for n in range(12):
                 await queue(database, f"message {n}")
             engine = DeliveryEngine(
-                database,
+                WatchedQueue(database),
                 telegram_send(bot),
                 EngineSettings(
                     limits=Limits(per_second=200, group_per_minute=5, group_window=GROUP_WINDOW),
@@ -117,7 +106,7 @@ async def test_a_stalled_loop_keeps_the_per_group_limit(database: Database) -> N
             loop = asyncio.get_running_loop()
             for delay in (0.5, 2.2, 3.9):
                 loop.call_later(delay, stall_the_loop)
-            await engine.drain()
+            await send_everything(engine)
         for group in GROUPS:
             arrivals = [
                 call.at
@@ -125,5 +114,5 @@ async def test_a_stalled_loop_keeps_the_per_group_limit(database: Database) -> N
                 if int(call.params["chat_id"]) == group
             ]
             assert len(arrivals) == 12
-            assert most_in_a_window(arrivals, GROUP_WINDOW) <= 5
+            assert busiest(arrivals, GROUP_WINDOW) <= 5
         assert fake.too_many_requests == 0

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from storage import schedule, subscriptions
+from bot.paused import PausedChats
+from storage import chats, schedule, subscriptions
 from storage.database import Database
 from storage.migrate import HEAD, alembic_config, current_revision, downgrade, upgrade
 from storage.models import Case, CaseStatus, Chat, ChatType, HearingStatus
@@ -207,7 +208,7 @@ async def test_chat_becomes_reachable_when_it_writes_again(database: Database) -
     async with database.writing() as session:
         session.add(Chat(id=7, type=ChatType.PRIVATE, reachable=False))
     async with database.writing() as session:
-        await subscriptions.remember_chat(session, chat_id=7, chat_type=ChatType.PRIVATE)
+        await chats.remember_chat(session, chat_id=7, chat_type=ChatType.PRIVATE)
     async with database.reading() as session:
         chat = await session.get(Chat, 7)
     assert chat is not None
@@ -220,18 +221,18 @@ async def test_paused_chats_are_known_from_the_database_and_resume_once(
     async with database.writing() as session:
         session.add(Chat(id=7, type=ChatType.PRIVATE, reachable=False))
         session.add(Chat(id=8, type=ChatType.PRIVATE, reachable=True))
-    paused = subscriptions.PausedChats()
+    paused = PausedChats()
     async with database.reading() as session:
         await paused.load(session)
     assert 7 in paused
     assert 8 not in paused
     async with database.writing() as session:
-        first = await subscriptions.resume_chat(session, chat_id=7)
-        again = await subscriptions.resume_chat(session, chat_id=7)
-        never_paused = await subscriptions.resume_chat(session, chat_id=8)
+        first = await chats.resume_chat(session, chat_id=7)
+        again = await chats.resume_chat(session, chat_id=7)
+        never_paused = await chats.resume_chat(session, chat_id=8)
     assert (first, again, never_paused) == (True, False, False)
     async with database.reading() as session:
-        assert await subscriptions.paused_chat_ids(session) == set()
+        assert await chats.paused_chat_ids(session) == set()
 
 
 async def test_closest_ids(database: Database) -> None:

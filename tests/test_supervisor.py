@@ -7,13 +7,10 @@ import logging
 
 import pytest
 
-from jobs import supervisor as supervision
+from jobs.outage import Backoff
 from jobs.supervisor import Supervisor, Worker
 
-
-@pytest.fixture(autouse=True)
-def _quick_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(supervision, "backoff", lambda _attempt: 0.01)
+QUICK = Backoff(first=0.01, cap=0.01)  # restarts at once, for the test
 
 
 async def test_a_worker_that_fails_is_logged_with_its_traceback_and_restarted(
@@ -30,7 +27,7 @@ async def test_a_worker_that_fails_is_logged_with_its_traceback_and_restarted(
         third.set()
         await asyncio.Event().wait()
 
-    supervisor = Supervisor()
+    supervisor = Supervisor(restarts=QUICK)
     supervisor.start("flaky", flaky)
     async with asyncio.timeout(5):
         await third.wait()
@@ -55,7 +52,7 @@ async def test_a_worker_that_returns_is_restarted_unless_it_was_stopped(
         runs += 1
         await asyncio.sleep(0)
 
-    supervisor = Supervisor()
+    supervisor = Supervisor(restarts=QUICK)
     supervisor.start("returns", returns)
     async with asyncio.timeout(5):
         while runs < 3:  # noqa: ASYNC110  (counting restarts, which set no event)
@@ -73,7 +70,7 @@ async def test_a_worker_without_heartbeat_is_reported_stalled() -> None:
     async def stuck(worker: Worker) -> None:
         await asyncio.Event().wait()  # never beats again
 
-    supervisor = Supervisor(clock=lambda: now[0])
+    supervisor = Supervisor(restarts=QUICK, clock=lambda: now[0])
     supervisor.start("stuck", stuck, stall_after=60)
     await asyncio.sleep(0)
     assert supervisor.problems() == []
@@ -92,7 +89,7 @@ async def test_stopping_waits_for_the_workers_clean_up() -> None:
             await asyncio.sleep(0.05)  # e.g. the sends under way finish
             cleaned.set()
 
-    supervisor = Supervisor()
+    supervisor = Supervisor(restarts=QUICK)
     supervisor.start("careful", careful)
     await asyncio.sleep(0)
     await supervisor.stop("careful", grace=5)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.context import HearingWatchApp
-from bot.settings import Settings
 from bot.texts import APOLOGY, ONLY_GROUP_ADMINS
+from service.settings import Settings
 from storage.models import Case, Hearing, HearingStatus
 from tests.conftest import Clock, start_bot, stop_bot
 from tests.fakebot import ApiError, ChatRef, FakeBotApi, Fault, UserRef

@@ -7,9 +7,9 @@ import asyncio
 from datetime import UTC, datetime
 
 from telegram import Chat, Message, Update
+from telegram.request import HTTPXRequest
 
 from bot.app import build_application
-from bot.settings import Settings
 from bot.updates import PerChatUpdateProcessor
 
 SENT = datetime(2026, 1, 21, 10, 0, tzinfo=UTC)
@@ -125,5 +125,10 @@ async def test_an_update_cancelled_while_waiting_lets_the_next_wait_for_the_runn
 
 
 def test_the_application_uses_it() -> None:
-    app = build_application(Settings(telegram={"token": "123456:TEST-token"}))
+    app = build_application(
+        token="123456:TEST-token",
+        base_url="http://127.0.0.1:9/bot",
+        request=HTTPXRequest(),
+        updates_request=HTTPXRequest(),
+    )
     assert isinstance(app.update_processor, PerChatUpdateProcessor)

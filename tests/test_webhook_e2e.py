@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from bot.context import HearingWatchApp
-from bot.settings import Settings
-from tests.conftest import Clock, service_of, start_bot, stop_bot
+from tests.conftest import Clock, instance_of, make_settings, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
 
 ALICE = UserRef(4101)
@@ -21,20 +20,14 @@ SECRET = "a-long-random-secret_42"
 async def webhook_bot(
     fake: FakeBotApi, database_url: str, clock: Clock
 ) -> AsyncIterator[HearingWatchApp]:
-    settings = Settings(
-        telegram={
-            "token": fake.token,
-            "base_url": fake.base_url,
-            "mode": "webhook",
-            "webhook_url": PUBLIC_URL,
-            "webhook_secret": SECRET,
-        },
-        server={"port": 0},
-        database={"url": database_url},
+    settings = make_settings(
+        fake,
+        database_url,
+        telegram={"mode": "webhook", "webhook_url": PUBLIC_URL, "webhook_secret": SECRET},
     )
     app = await start_bot(settings, clock)
     # The reverse proxy: Telegram's posts to the public URL reach the bot's local server.
-    fake.webhook_forward_to = f"http://127.0.0.1:{service_of(app).port}"
+    fake.webhook_forward_to = f"http://127.0.0.1:{instance_of(app).port}"
     await fake.wait_for(lambda: fake.webhook)
     yield app
     await stop_bot(app)
@@ -71,7 +64,7 @@ async def test_a_call_without_the_right_secret_is_refused_and_never_processed(
     # A bare POST (not even JSON) is refused the same way.
     async with httpx.AsyncClient() as client:
         response = await client.post(
-            f"http://127.0.0.1:{service_of(webhook_bot).port}/telegram/updates", content=b"x"
+            f"http://127.0.0.1:{instance_of(webhook_bot).port}/telegram/updates", content=b"x"
         )
     assert response.status_code == 403
     reply = await fake.say(chat, ALICE, "/mysubs")

@@ -1,7 +1,8 @@
-"""Moderators' broadcasts: /outcome and /update with a preview, Send and Cancel, progress.
+"""Moderators' broadcasts: /outcome and /update with a preview, Send and Cancel, /broadcasts.
 
 Nothing is sent at once: the preview is exactly what subscribers will see, and Send queues it
-for the delivery engine, once, however often it is pressed.
+for the delivery engine, once, however often it is pressed. The preview then shows the
+progress (``jobs.progress``).
 """
 
 from __future__ import annotations
@@ -11,35 +12,27 @@ from collections import Counter
 from collections.abc import Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import broadcast_texts as show
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
-from bot.handlers.language import translator_for
 from bot.handlers.staff import Actor, schedule_changed, staff_command, staff_press
 from bot.i18n import LANGUAGES, N_, NAMES, Translator, translator
 from bot.parsing import parse_outcome, parse_update, parse_versions
 from bot.texts import MAX_LENGTH, visible_length
-from storage import deliveries, editing, schedule, staff, subscriptions
-from storage.editing import ScheduleError
-from storage.models import (
-    Broadcast,
-    BroadcastKind,
-    BroadcastStatus,
-    HearingStatus,
-    Role,
-)
+from storage import broadcasts, schedule, subscriptions
+from storage.errors import ScheduleError, UserError
+from storage.models import Broadcast, BroadcastKind, HearingStatus, Role
+from storage.payloads import NewsPayload, OutcomePayload
 
 logger = logging.getLogger(__name__)
 
 SEND = "bsend"
 CANCEL = "bcancel"
 BUTTON_PATTERN = rf"^({SEND}|{CANCEL}):\d+$"
-PROGRESS_INTERVAL = 3.0  # seconds between edits of a preview: often enough, not spammy
 RECENT = 10
-PROGRESS = "progress"
 NOT_YOURS = N_("Only the moderator who made this preview, or an admin, can send it.")
 
 
@@ -52,7 +45,7 @@ async def _preview(
     case_id: str,
     raw: str,
     render: Callable[[Translator, str], str],
-    payload: dict[str, object],
+    payload: OutcomePayload | NewsPayload,
 ) -> None:
     """Store a draft and show it exactly as subscribers will see it, with Send and Cancel.
 
@@ -61,7 +54,7 @@ async def _preview(
     by ``render`` in its language.
     """
     t = actor.t
-    default = context.bot_data.settings.i18n.default_language
+    default = context.bot_data.config.default_language
     versions = parse_versions(str(kind), raw)
     first = next(iter(versions.values()), raw)
     texts = {code: render(translator(code), versions.get(code, first)) for code in LANGUAGES}
@@ -72,14 +65,14 @@ async def _preview(
             return
     async with context.bot_data.database.writing() as session:
         counts = await subscriptions.subscriber_languages(session, case_id=case_id)
-        draft = await deliveries.create_draft(
+        draft = await broadcasts.create_draft(
             session,
             kind=kind,
             case_id=case_id,
             text=texts[default],
             texts=texts,
             created_by=actor.user_id,
-            priority=deliveries.URGENT if kind == BroadcastKind.OUTCOME else deliveries.NORMAL,
+            priority=broadcasts.URGENT if kind == BroadcastKind.OUTCOME else broadcasts.NORMAL,
             payload=payload,
             now=context.bot_data.clock(),
         )
@@ -115,7 +108,7 @@ async def _preview(
         await message.reply_text(block)
     shown = await message.reply_text(blocks[-1], reply_markup=keyboard)
     async with context.bot_data.database.writing() as session:
-        await deliveries.set_preview(
+        await broadcasts.set_preview(
             session,
             broadcast_id=draft.id,
             chat_id=shown.chat_id,
@@ -129,8 +122,8 @@ async def cmd_outcome(message: Message, context: Context, actor: Actor, args: st
     """Preview the outcome of a hearing; Send records it and tells the subscribers."""
     request = parse_outcome(args)
     async with context.bot_data.database.reading() as session:
-        hearing = await editing.get_hearing(session, request.hearing_id)
-        case = await editing.active_case(session, hearing.case_id)
+        hearing = await schedule.get_hearing(session, request.hearing_id)
+        case = await schedule.active_case(session, hearing.case_id)
     if hearing.status not in (HearingStatus.SCHEDULED, HearingStatus.HELD):
         raise ScheduleError(
             "Hearing #{number} is {status}; it had no outcome.",
@@ -145,8 +138,8 @@ async def cmd_outcome(message: Message, context: Context, actor: Actor, args: st
         case_id=case.id,
         raw=request.text,
         render=lambda t, text: show.outcome_message(t, case, hearing, text),
-        # The revision: Send refuses the preview if the hearing changed since (deliveries.start).
-        payload={"hearing_id": hearing.id, "outcome": request.text, "revision": hearing.revision},
+        # The revision: Send refuses the preview if the hearing changed since (broadcasts.start).
+        payload=OutcomePayload(request.hearing_id, request.text, hearing.revision),
     )
 
 
@@ -155,7 +148,7 @@ async def cmd_update(message: Message, context: Context, actor: Actor, args: str
     """Preview news about a case; Send tells its subscribers."""
     request = parse_update(args)
     async with context.bot_data.database.reading() as session:
-        case = await editing.active_case(session, request.case_id)
+        case = await schedule.active_case(session, request.case_id)
     await _preview(
         message,
         context,
@@ -164,7 +157,7 @@ async def cmd_update(message: Message, context: Context, actor: Actor, args: str
         case_id=case.id,
         raw=request.text,
         render=lambda t, text: show.update_message(t, case, text),
-        payload={"text": request.text},
+        payload=NewsPayload(request.text),
     )
 
 
@@ -172,7 +165,7 @@ async def cmd_update(message: Message, context: Context, actor: Actor, args: str
 async def cmd_broadcasts(message: Message, context: Context, actor: Actor, args: str) -> None:
     """The latest broadcasts with their figures."""
     async with context.bot_data.database.reading() as session:
-        items = await deliveries.recent(session, limit=RECENT)
+        items = await broadcasts.recent(session, limit=RECENT)
         titles = {
             s.case.id: s.case.title
             for s in await schedule.case_summaries(session, context.bot_data.clock())
@@ -188,7 +181,7 @@ async def on_button(update: Update, context: Context) -> None:
     user_id = await staff_press(update, context, Role.MODERATOR)
     if user_id is None:
         return
-    t = await translator_for(update, context)
+    t = context.t
     broadcast_id = int(raw_id)
     if action == SEND and not await _may_send(context, broadcast_id, user_id):
         await query.answer(t(NOT_YOURS), show_alert=True)
@@ -196,13 +189,13 @@ async def on_button(update: Update, context: Context) -> None:
     try:
         async with context.bot_data.database.writing() as session:
             if action == SEND:
-                broadcast = await deliveries.start(
+                broadcast = await broadcasts.start(
                     session, broadcast_id=broadcast_id, now=context.bot_data.clock()
                 )
             else:
-                cancelled = await deliveries.cancel_draft(session, broadcast_id=broadcast_id)
+                cancelled = await broadcasts.cancel_draft(session, broadcast_id=broadcast_id)
                 broadcast = await session.get(Broadcast, broadcast_id) if cancelled else None
-    except ScheduleError as error:  # the preview is out of date: nothing was queued
+    except UserError as error:  # the preview is out of date: nothing was queued
         await query.answer(say.explain(t, error), show_alert=True)
         return
     if broadcast is None:
@@ -216,9 +209,9 @@ async def on_button(update: Update, context: Context) -> None:
             t.plural("Sending to {count} chat.", "Sending to {count} chats.", broadcast.total)
         )
         async with context.bot_data.database.reading() as session:
-            progress = await deliveries.progress(session, broadcast_id=broadcast_id)
+            progress = await broadcasts.progress(session, broadcast_id=broadcast_id)
         text = show.progress_view(t, broadcast, progress)
-        context.bot_data.progress_shown[broadcast_id] = text
+        context.bot_data.progress.shown(broadcast_id, text)
     else:
         await query.answer(t(show.CANCELLED_ANSWER))
         text = show.cancelled(t, broadcast)
@@ -234,51 +227,7 @@ async def _may_send(context: Context, broadcast_id: int, user_id: int) -> bool:
     author checked, and another moderator may not know what that was."""
     async with context.bot_data.database.reading() as session:
         draft = await session.get(Broadcast, broadcast_id)
-        role = await staff.role_of(session, user_id, context.bot_data.settings.access.admins)
-    return draft is None or draft.created_by == user_id or role == Role.ADMIN
-
-
-async def report_progress(context: Context) -> None:
-    """Edit each broadcast's preview with its figures, and with the final report when done."""
-    async with context.bot_data.database.reading() as session:
-        followed = [
-            (broadcast, await deliveries.progress(session, broadcast_id=broadcast.id or 0))
-            for broadcast in await deliveries.unreported(session)
-        ]
-    shown = context.bot_data.progress_shown
-    default = context.bot_data.settings.i18n.default_language
-    for broadcast, progress in followed:
-        assert broadcast.id is not None
-        assert broadcast.preview_chat_id is not None
-        done = broadcast.status == BroadcastStatus.DONE
-        language = broadcast.payload.get("language")
-        t = translator(language if language in LANGUAGES else default)
-        text = show.progress_view(t, broadcast, progress)
-        if shown.get(broadcast.id) != text:
-            try:
-                await context.bot.edit_message_text(
-                    text,
-                    chat_id=broadcast.preview_chat_id,
-                    message_id=broadcast.preview_message_id,
-                )
-            except BadRequest as exc:
-                if "not modified" not in exc.message.lower():
-                    # The staff member deleted the preview: stop following it.
-                    logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
-                    done = True
-            except Forbidden as exc:
-                # The staff member blocked the bot: no edit will ever go through again, so stop
-                # following the preview rather than failing at every tick for ever.
-                logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
-                done = True
-            except TelegramError as exc:  # passing trouble (a timeout, a 429): next tick
-                logger.warning("cannot show progress of broadcast %s: %s", broadcast.id, exc)
-                continue
-            shown[broadcast.id] = text
-        if done:
-            async with context.bot_data.database.writing() as session:
-                await deliveries.mark_reported(session, broadcast_id=broadcast.id)
-            shown.pop(broadcast.id, None)
+    return draft is None or draft.created_by == user_id or context.turn.role == Role.ADMIN
 
 
 def register(app: HearingWatchApp) -> None:
@@ -287,18 +236,3 @@ def register(app: HearingWatchApp) -> None:
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(on_button, pattern=BUTTON_PATTERN))
-
-
-def activate(app: HearingWatchApp) -> None:
-    """This instance became the active one: it shows the progress of broadcasts."""
-    assert app.job_queue is not None
-    app.job_queue.run_repeating(
-        report_progress, interval=PROGRESS_INTERVAL, first=PROGRESS_INTERVAL, name=PROGRESS
-    )
-
-
-def deactivate(app: HearingWatchApp) -> None:
-    """Another instance shows progress now."""
-    assert app.job_queue is not None
-    for job in app.job_queue.get_jobs_by_name(PROGRESS):
-        job.schedule_removal()

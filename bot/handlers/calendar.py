@@ -10,7 +10,6 @@ from telegram.ext import CommandHandler, filters
 
 from bot import texts
 from bot.context import Context, HearingWatchApp
-from bot.handlers.language import translator_for
 from bot.i18n import N_
 from bot.texts import escape
 from storage import calendar, schedule
@@ -32,23 +31,23 @@ async def cmd_calendar(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    t = await translator_for(update, context)
+    t = context.t
     if not context.args:
         await message.reply_text(t(USAGE))
         return
     case_id = schedule.normalise_case_id(context.args[0])
     data = context.bot_data
-    server = data.settings.server
+    config = data.config
     async with data.database.reading() as session:
         case = await schedule.get_case(session, case_id)
         feed = await calendar.case_calendar(
-            session, case_id, now=data.clock(), domain=server.calendar_domain
+            session, case_id, now=data.clock(), domain=config.calendar_domain
         )
         suggestions = [] if case else await schedule.closest_case_ids(session, case_id)
     if case is None or feed is None:
         await message.reply_text(texts.unknown_case(t, case_id, suggestions))
         return
-    url = server.calendar_url(case.id)
+    url = config.calendar_url(case.id)
     link = "\n\n" + t(SUBSCRIBE, url=escape(url)) if url else ""
     if b"BEGIN:VEVENT" not in feed:
         await message.reply_text(t(NOTHING_AHEAD, title=escape(case.title)) + link)

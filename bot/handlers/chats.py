@@ -3,7 +3,7 @@ supergroup moves to its new id at once (Telegram announces it with a service mes
 
 A chat the delivery engine found unreachable (blocked the bot, was kicked) is paused: broadcasts
 skip it. When it writes to the bot again it is reachable, whatever it wrote. The paused chats are
-kept in memory (``BotData.paused_chats``), so the common case, a chat that is not paused, costs a
+kept in memory (``bot.paused``), so the common case, a chat that is not paused, costs a
 set lookup and no database round trip.
 """
 
@@ -16,7 +16,7 @@ from telegram.ext import MessageHandler, TypeHandler, filters
 
 from bot.context import Context, HearingWatchApp
 from jobs import logref
-from storage import deliveries, subscriptions
+from storage import chats
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ async def on_chat_wrote(update: Update, context: Context) -> None:
     if chat is None or chat.id not in paused:
         return
     async with context.bot_data.database.writing() as session:
-        resumed = await subscriptions.resume_chat(session, chat_id=chat.id)
+        resumed = await chats.resume_chat(session, chat_id=chat.id)
     paused.resume(chat.id)
     if resumed:
         logger.info("chat %s is reachable again; its subscriptions resume", logref.ref(chat.id))
@@ -51,7 +51,7 @@ async def on_migration(update: Update, context: Context) -> None:
     else:
         return
     async with context.bot_data.database.writing() as session:
-        await deliveries.migrate_chat(session, old_id=old_id, new_id=new_id)
+        await chats.migrate_chat(session, old_id=old_id, new_id=new_id)
     logger.info("a group became a supergroup; its subscriptions moved")
 
 

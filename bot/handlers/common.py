@@ -8,11 +8,10 @@ from telegram import Update
 from telegram.ext import MessageHandler, filters
 
 from bot import texts
-from bot.context import Context, HearingWatchApp
-from bot.handlers.language import detected_language, translator_for
+from bot.context import Context, HearingWatchApp, Turn
+from bot.handlers.arrival import detected_language, tell_database_away
 from bot.i18n import translator
 from jobs import logref
-from jobs.outage import is_database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +19,7 @@ logger = logging.getLogger(__name__)
 async def cmd_unknown(update: Update, context: Context) -> None:
     """A command we do not have, in a private chat (in a group it may be another bot's)."""
     if update.effective_message is not None:
-        t = await translator_for(update, context)
-        await update.effective_message.reply_text(t(texts.UNKNOWN_COMMAND))
+        await update.effective_message.reply_text(context.t(texts.UNKNOWN_COMMAND))
 
 
 def _command_of(update: Update) -> str:
@@ -41,17 +39,18 @@ async def on_error(update: object, context: Context) -> None:
     one when it ends) and the user is asked to try again later.
     """
     error = context.error
-    outage = error is not None and is_database_outage(error)
-    if outage:
+    outage = context.bot_data.database_outage
+    away = error is not None and outage.matches(error)
+    if away:
         assert error is not None
-        context.bot_data.database_outage.failed(error)
+        outage.failed(error)
     if not isinstance(update, Update):
         # Job failures arrive without an update; the work is picked up again after an outage.
-        if not outage:
+        if not away:
             logger.error("background failure", exc_info=error)
         return
     chat_id = update.effective_chat.id if update.effective_chat else None
-    if not outage:
+    if not away:
         logger.error(
             "handler failed: update %s, %s, chat %s",
             update.update_id,
@@ -59,18 +58,22 @@ async def on_error(update: object, context: Context) -> None:
             logref.ref(chat_id),
             exc_info=error,
         )
+    if not context.has_turn:  # failed before its turn was known: the app's language
+        detected = detected_language(update)
+        user = update.effective_user
+        context.turn = Turn(
+            user_id=user.id if user else None,
+            role=None,
+            t=translator(detected or context.bot_data.config.default_language),
+            detected=detected,
+        )
     try:
-        # The chat's language needs the database; during an outage, its Telegram app's.
-        if outage:
-            language = detected_language(update) or context.bot_data.settings.i18n.default_language
-            t = translator(language)
-        else:
-            t = await translator_for(update, context)
-        apology = t(texts.DATABASE_AWAY if outage else texts.APOLOGY)
-        if update.callback_query is not None:
-            await update.callback_query.answer(apology, show_alert=True)
+        if away:
+            await tell_database_away(update, context)
+        elif update.callback_query is not None:
+            await update.callback_query.answer(context.t(texts.APOLOGY), show_alert=True)
         elif update.effective_message is not None:
-            await update.effective_message.reply_text(apology)
+            await update.effective_message.reply_text(context.t(texts.APOLOGY))
     except Exception:  # the error handler itself must never raise
         # Logged without the traceback: the failure itself was logged just above.
         logger.warning("could not tell chat %s about the failure", logref.ref(chat_id))

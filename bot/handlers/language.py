@@ -2,46 +2,24 @@
 
 A private chat reads its Telegram app's language (Kazakh or Russian), else the configured
 default, until /language is used; a group reads the default until its administrators choose.
-The choice is stored with the chat: a two-letter code, nothing personal.
+The choice is stored with the chat: a two-letter code, nothing personal. Which language an
+update's chat reads is resolved when it arrives (``bot.handlers.arrival``).
 """
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType as TelegramChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import texts
 from bot.context import Context, HearingWatchApp
 from bot.handlers.access import may_change_subscriptions
 from bot.i18n import LANGUAGES, NAMES, Translator, supported, translator
-from storage import subscriptions
+from storage import chats
 from storage.models import ChatType
 
 CHOICE = "lang"
 CHOICE_PATTERN = rf"^{CHOICE}:"
-# Telegram apps set in these languages are answered in them without asking.
-DETECTED = ("kk", "ru")
-
-
-def detected_language(update: Update) -> str | None:
-    """The language of a private chat's Telegram app, if it is one the bot detects."""
-    chat, user = update.effective_chat, update.effective_user
-    if chat is None or chat.type != TelegramChatType.PRIVATE or user is None:
-        return None
-    language = supported(user.language_code)
-    return language if language in DETECTED else None
-
-
-async def translator_for(update: Update, context: Context) -> Translator:
-    """The translator of the chat an update came from."""
-    chat = update.effective_chat
-    if chat is not None:
-        async with context.bot_data.database.reading() as session:
-            chosen = await subscriptions.chosen_language(session, chat_id=chat.id)
-        if chosen in LANGUAGES:
-            return translator(chosen)
-    return translator(detected_language(update) or context.bot_data.settings.i18n.default_language)
 
 
 def _keyboard() -> InlineKeyboardMarkup:
@@ -59,7 +37,7 @@ async def _choose(update: Update, context: Context, language: str) -> Translator
     chat = update.effective_chat
     assert chat is not None
     async with context.bot_data.database.writing() as session:
-        await subscriptions.choose_language(
+        await chats.choose_language(
             session, chat_id=chat.id, chat_type=ChatType(chat.type), language=language
         )
     return translator(language)
@@ -70,7 +48,7 @@ async def cmd_language(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or update.effective_chat is None:
         return
-    t = await translator_for(update, context)
+    t = context.t
     wanted = supported(context.args[0]) if context.args else None
     if not context.args:
         await message.reply_text(t(texts.LANGUAGE_CHOICE), reply_markup=_keyboard())
@@ -94,8 +72,7 @@ async def on_language_button(update: Update, context: Context) -> None:
         await query.answer()
         return
     if not await may_change_subscriptions(update, context):
-        t = await translator_for(update, context)
-        await query.answer(t(texts.ONLY_GROUP_ADMINS), show_alert=True)
+        await query.answer(context.t(texts.ONLY_GROUP_ADMINS), show_alert=True)
         return
     t = await _choose(update, context, wanted)
     await query.answer(t(texts.SAVED))

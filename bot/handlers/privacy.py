@@ -1,21 +1,19 @@
-"""/forget, which erases everything the bot holds about a chat, and the daily purge.
+"""/forget, which erases everything the bot holds about a chat.
 
 What the bot keeps is what a seized server would give away; storage/privacy.py does the erasing,
-this module asks first (/forget) and runs the purge on the active instance.
+this module asks first. (The daily purge is a job: ``jobs.purge``.)
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import texts
-from bot.context import BotData, Context, HearingWatchApp
+from bot.context import Context, HearingWatchApp
 from bot.handlers.access import may_change_subscriptions
-from bot.handlers.language import translator_for
 from storage import privacy
 
 logger = logging.getLogger(__name__)
@@ -24,10 +22,6 @@ FORGET = "forget"
 YES = f"{FORGET}:yes"
 NO = f"{FORGET}:no"
 BUTTON_PATTERN = rf"^{FORGET}:(yes|no)$"
-PURGE = "purge"
-PURGE_INTERVAL = timedelta(days=1)
-# After becoming active: soon, so that a bot restarted more often than daily still purges.
-PURGE_FIRST = timedelta(seconds=30)
 
 
 async def cmd_forget(update: Update, context: Context) -> None:
@@ -35,7 +29,7 @@ async def cmd_forget(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or update.effective_chat is None:
         return
-    t = await translator_for(update, context)
+    t = context.t
     if not await may_change_subscriptions(update, context):
         await message.reply_text(t(texts.ONLY_GROUP_ADMINS_FORGET))
         return
@@ -59,7 +53,7 @@ async def on_forget_button(update: Update, context: Context) -> None:
         await query.answer()
         return
     # Read before erasing: the chat's language choice is among what goes.
-    t = await translator_for(update, context)
+    t = context.t
     if not await may_change_subscriptions(update, context):
         await query.answer(t(texts.ONLY_GROUP_ADMINS_FORGET), show_alert=True)
         return
@@ -79,44 +73,7 @@ async def on_forget_button(update: Update, context: Context) -> None:
         logger.warning("could not scrub the database after /forget: %s", type(exc).__name__)
 
 
-async def purge(data: BotData) -> privacy.Purged:
-    """Delete what is no longer needed (see storage.privacy.purge_rows) and scrub the files."""
-    keep = timedelta(days=data.settings.privacy.keep_deliveries_days)
-    purged = await privacy.purge(data.database, now=data.clock(), keep=keep)
-    logger.info(
-        "purge: %d delivery rows, %d subscriptions of closed cases and %d chats removed",
-        purged.deliveries,
-        purged.subscriptions,
-        purged.chats,
-    )
-    return purged
-
-
-async def _purge_job(context: Context) -> None:
-    await purge(context.bot_data)
-
-
 def register(app: HearingWatchApp) -> None:
     """Add /forget and its buttons."""
     app.add_handler(CommandHandler(FORGET, cmd_forget, filters=filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(on_forget_button, pattern=BUTTON_PATTERN))
-
-
-def activate(app: HearingWatchApp) -> None:
-    """This instance became the active one: it purges, soon and then daily."""
-    assert app.job_queue is not None
-    app.job_queue.run_repeating(
-        _purge_job,
-        interval=PURGE_INTERVAL,
-        first=PURGE_FIRST,
-        name=PURGE,
-        # However late the loop gets to it (a busy or suspended machine), a purge still runs.
-        job_kwargs={"misfire_grace_time": None},
-    )
-
-
-def deactivate(app: HearingWatchApp) -> None:
-    """Another instance purges now."""
-    assert app.job_queue is not None
-    for job in app.job_queue.get_jobs_by_name(PURGE):
-        job.schedule_removal()

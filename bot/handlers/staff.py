@@ -19,11 +19,9 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
-from bot.handlers.language import translator_for
 from bot.i18n import Translator
 from bot.menus import set_staff_menu
 from bot.parsing import (
-    UsageError,
     arguments,
     parse_addcase,
     parse_addhearing,
@@ -36,8 +34,10 @@ from bot.parsing import (
     parse_postpone,
     parse_user_id,
 )
-from storage import deliveries, editing, schedule, staff, subscriptions
-from storage.editing import ScheduleError
+from bot.texts import split_message
+from jobs import logref
+from storage import broadcasts, editing, schedule, staff, subscriptions
+from storage.errors import ScheduleError, UserError
 from storage.models import (
     Broadcast,
     BroadcastKind,
@@ -47,15 +47,12 @@ from storage.models import (
     Role,
 )
 from storage.schedule import local_start
-from storage.staff import StaffError
 
 logger = logging.getLogger(__name__)
 
 CONFIRM = "confirm"
 KEEP = "keep"
 CONFIRMATION_PATTERN = rf"^({CONFIRM}|{KEEP}):\d+$"
-# Keeps a reply under Telegram's 4,096 characters.
-MESSAGE_BUDGET = 3800
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +72,8 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
     """Let the callback run only for staff of at least ``minimum``, in a private chat.
 
     The callback gets the message, the context, the actor and the text after the command; a
-    UsageError, ScheduleError or StaffError it raises becomes a reply that says what to fix.
+    UserError it raises (a UsageError, a ScheduleError, a StaffError) becomes a reply that says
+    what to fix.
     """
 
     def decorate(callback: StaffCallback) -> Handler:
@@ -88,7 +86,7 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
             )
             if message is None or chat is None:
                 return
-            t = await translator_for(update, context)
+            t = context.t
             command = callback.__name__.removeprefix("cmd_")
             if chat.type != ChatType.PRIVATE:
                 # One answer for everyone, asked before anything else: a group must not learn
@@ -99,17 +97,18 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
                 logger.warning("staff command /%s refused: sent on behalf of a chat", command)
                 await message.reply_text(t(say.ANONYMOUS))
                 return
-            async with context.bot_data.database.reading() as session:
-                role = await staff.role_of(
-                    session, user.id, context.bot_data.settings.access.admins
-                )
+            role = context.turn.role
             if role is None:
-                logger.warning("staff command /%s refused: user %s is not staff", command, user.id)
+                logger.warning(
+                    "staff command /%s refused: user %s is not staff", command, logref.ref(user.id)
+                )
                 await message.reply_text(t(say.NOT_STAFF))
                 return
             if minimum == Role.ADMIN and role != Role.ADMIN:
                 logger.warning(
-                    "staff command /%s refused: user %s is a moderator", command, user.id
+                    "staff command /%s refused: user %s is a moderator",
+                    command,
+                    logref.ref(user.id),
                 )
                 await message.reply_text(t(say.ADMINS_ONLY))
                 return
@@ -117,7 +116,7 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
                 await callback(
                     message, context, Actor(user.id, role, t), arguments(message.text or "")
                 )
-            except (UsageError, ScheduleError, StaffError) as exc:
+            except UserError as exc:
                 await message.reply_text(say.problem(say.explain(t, exc)))
 
         return handler
@@ -126,15 +125,9 @@ def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
 
 
 async def _reply_long(message: Message, text: str) -> None:
-    """Send a long text as several messages, split between paragraphs."""
-    chunk = ""
-    for paragraph in text.split("\n\n"):
-        if chunk and len(chunk) + len(paragraph) + 2 > MESSAGE_BUDGET:
-            await message.reply_text(chunk)
-            chunk = ""
-        chunk = f"{chunk}\n\n{paragraph}" if chunk else paragraph[:MESSAGE_BUDGET]
-    if chunk:
-        await message.reply_text(chunk)
+    """Send a long text as several messages, split between paragraphs or lines."""
+    for part in split_message(text):
+        await message.reply_text(part)
 
 
 def _confirmation_keyboard(
@@ -166,8 +159,8 @@ async def queue_notice(
     """Queue a notice to a case's subscribers, each in their language, in the caller's
     transaction, so that the change and its notice are stored together; the delivery engine
     sends it once committed."""
-    text, texts = say.in_every_language(render, context.bot_data.settings.i18n.default_language)
-    return await deliveries.start_now(
+    text, texts = say.in_every_language(render, context.bot_data.config.default_language)
+    return await broadcasts.start_now(
         session,
         kind=BroadcastKind.NOTICE,
         case_id=case_id,
@@ -185,7 +178,7 @@ async def follow_progress(
     await context.bot_data.signals.deliveries_queued()
     assert broadcast.id is not None
     async with context.bot_data.database.writing() as session:
-        await deliveries.set_preview(
+        await broadcasts.set_preview(
             session,
             broadcast_id=broadcast.id,
             chat_id=shown.chat_id,
@@ -246,7 +239,7 @@ async def cmd_closecase(message: Message, context: Context, actor: Actor, args: 
     subscribers = await _count(context, case.id)
     async with context.bot_data.database.writing() as session:
         pending_id = await staff.create_pending(
-            session, actor=actor.user_id, kind="closecase", payload={"case_id": case.id}
+            session, actor=actor.user_id, request=staff.ClosingCase(case.id)
         )
     await message.reply_text(
         say.confirm_close(actor.t, case, subscribers),
@@ -268,7 +261,7 @@ async def cmd_addhearing(message: Message, context: Context, actor: Actor, args:
             court=request.court,
             city=request.city,
             address=request.address,
-            zone=request.zone or context.bot_data.settings.schedule.timezone,
+            zone=request.zone or context.bot_data.config.timezone,
             now=context.bot_data.clock(),
         )
         case = await schedule.get_case(session, request.case_id)
@@ -284,7 +277,7 @@ async def cmd_edithearing(message: Message, context: Context, actor: Actor, args
     request = parse_edithearing(args)
     render: Callable[[Translator], str] | None = None
     async with context.bot_data.database.writing() as session:
-        hearing = await editing.get_hearing(session, request.hearing_id)
+        hearing = await schedule.get_hearing(session, request.hearing_id)
         # Read before the change: the notice says what it was.
         was, was_tba = local_start(hearing), hearing.time_tba
         hearing = await editing.edit_hearing(
@@ -345,15 +338,15 @@ async def cmd_cancelhearing(message: Message, context: Context, actor: Actor, ar
     """Ask to confirm cancelling a hearing."""
     request = parse_cancelhearing(args)
     async with context.bot_data.database.reading() as session:
-        hearing = await editing.get_hearing(session, request.hearing_id)
+        hearing = await schedule.get_hearing(session, request.hearing_id)
     editing.check_cancellable(hearing)  # before asking to confirm what cannot be done
     subscribers = await _count(context, hearing.case_id)
     async with context.bot_data.database.writing() as session:
+        assert hearing.id is not None
         pending_id = await staff.create_pending(
             session,
             actor=actor.user_id,
-            kind="cancelhearing",
-            payload={"hearing_id": hearing.id, "reason": request.reason},
+            request=staff.CancellingHearing(hearing.id, request.reason),
         )
     await message.reply_text(
         say.confirm_cancel(actor.t, hearing, request.reason, subscribers),
@@ -368,7 +361,7 @@ async def cmd_hearings(message: Message, context: Context, actor: Actor, args: s
     if case_id is not None:
         await _case(context, case_id)
     async with context.bot_data.database.reading() as session:
-        hearings = await editing.upcoming_hearings(session, context.bot_data.clock(), case_id)
+        hearings = await schedule.upcoming_hearings(session, context.bot_data.clock(), case_id)
         titles = {
             s.case.id: s.case.title
             for s in await schedule.case_summaries(session, context.bot_data.clock())
@@ -380,7 +373,7 @@ async def cmd_hearings(message: Message, context: Context, actor: Actor, args: s
 async def cmd_staff(message: Message, context: Context, actor: Actor, args: str) -> None:
     """Admins and moderators."""
     async with context.bot_data.database.reading() as session:
-        members = await staff.staff_members(session, context.bot_data.settings.access.admins)
+        members = await staff.staff_members(session, context.bot_data.config.admins)
     await message.reply_text(say.staff_list(actor.t, members))
 
 
@@ -393,10 +386,10 @@ async def cmd_grant(message: Message, context: Context, actor: Actor, args: str)
             session,
             actor=actor.user_id,
             user_id=user_id,
-            admins=context.bot_data.settings.access.admins,
+            admins=context.bot_data.config.admins,
         )
     if new:
-        default = context.bot_data.settings.i18n.default_language
+        default = context.bot_data.config.default_language
         await set_staff_menu(context.bot, user_id, Role.MODERATOR, default)
     await message.reply_text(say.granted(actor.t, user_id, new=new))
 
@@ -410,10 +403,10 @@ async def cmd_revoke(message: Message, context: Context, actor: Actor, args: str
             session,
             actor=actor.user_id,
             user_id=user_id,
-            admins=context.bot_data.settings.access.admins,
+            admins=context.bot_data.config.admins,
         )
     if was:
-        default = context.bot_data.settings.i18n.default_language
+        default = context.bot_data.config.default_language
         await set_staff_menu(context.bot, user_id, None, default)
     await message.reply_text(say.revoked(actor.t, user_id, was=was))
 
@@ -440,25 +433,23 @@ async def _carry_out(
 ) -> Outcome:
     """Do a confirmed destructive action, in the transaction that claimed it."""
     render: Callable[[Translator], str]
-    if pending.kind == "closecase":
-        case = await editing.close_case(session, actor=actor, case_id=pending.payload["case_id"])
-        if case is None:
-            return Outcome(t(say.ALREADY_DONE))
-        closed = case
-        render = lambda tr: say.case_closed_notice(tr, closed)  # noqa: E731
-    else:
-        hearing = await editing.cancel_hearing(
-            session,
-            actor=actor,
-            hearing_id=pending.payload["hearing_id"],
-            reason=pending.payload.get("reason"),
-        )
-        if hearing is None:
-            return Outcome(t(say.ALREADY_DONE))
-        found = await schedule.get_case(session, hearing.case_id)
-        assert found is not None  # a hearing's case is never deleted
-        case, cancelled = found, hearing
-        render = lambda tr: say.cancelled_notice(tr, found, cancelled)  # noqa: E731
+    match staff.request_of(pending):
+        case staff.ClosingCase(case_id):
+            case = await editing.close_case(session, actor=actor, case_id=case_id)
+            if case is None:
+                return Outcome(t(say.ALREADY_DONE))
+            closed = case
+            render = lambda tr: say.case_closed_notice(tr, closed)  # noqa: E731
+        case staff.CancellingHearing(hearing_id, reason):
+            hearing = await editing.cancel_hearing(
+                session, actor=actor, hearing_id=hearing_id, reason=reason
+            )
+            if hearing is None:
+                return Outcome(t(say.ALREADY_DONE))
+            found = await schedule.get_case(session, hearing.case_id)
+            assert found is not None  # a hearing's case is never deleted
+            case, cancelled = found, hearing
+            render = lambda tr: say.cancelled_notice(tr, found, cancelled)  # noqa: E731
     broadcast = await queue_notice(session, context, case_id=case.id, render=render, actor=actor)
     return Outcome(say.notice_sent(t, render(t), broadcast.total), broadcast)
 
@@ -471,12 +462,10 @@ async def staff_press(update: Update, context: Context, minimum: Role) -> int | 
     if user is None:
         await query.answer()
         return None
-    async with context.bot_data.database.reading() as session:
-        role = await staff.role_of(session, user.id, context.bot_data.settings.access.admins)
+    role = context.turn.role
     if role is None or (minimum == Role.ADMIN and role != Role.ADMIN):
-        logger.warning("button refused: user %s is not %s", user.id, minimum)
-        t = await translator_for(update, context)
-        await query.answer(t(say.NOT_STAFF), show_alert=True)
+        logger.warning("button refused: user %s is not %s", logref.ref(user.id), minimum)
+        await query.answer(context.t(say.NOT_STAFF), show_alert=True)
         return None
     return user.id
 
@@ -489,7 +478,7 @@ async def on_confirmation(update: Update, context: Context) -> None:
     user_id = await staff_press(update, context, Role.ADMIN)
     if user_id is None:
         return
-    t = await translator_for(update, context)
+    t = context.t
     try:
         async with context.bot_data.database.writing() as session:
             pending = await staff.claim_pending(session, pending_id=int(raw_id), actor=user_id)
@@ -499,7 +488,7 @@ async def on_confirmation(update: Update, context: Context) -> None:
                 outcome = Outcome(t(say.KEPT))
             else:
                 outcome = await _carry_out(session, context, pending, user_id, t)
-    except ScheduleError as exc:
+    except UserError as exc:
         await query.answer(say.explain(t, exc), show_alert=True)
         return
     if outcome is None:

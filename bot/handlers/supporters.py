@@ -12,7 +12,6 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot import keyboards, texts
 from bot.context import Context, HearingWatchApp
 from bot.handlers.access import may_change_subscriptions
-from bot.handlers.language import detected_language, translator_for
 from bot.i18n import Translator
 from storage import schedule, subscriptions
 from storage.models import CaseStatus, ChatType
@@ -56,7 +55,7 @@ async def _subscribe(update: Update, context: Context, t: Translator, case_id: s
             chat_id=chat.id,
             chat_type=ChatType(chat.type),
             case_id=case_id,
-            language=detected_language(update),
+            language=context.turn.detected,
         )
         case = await schedule.get_case(session, case_id)
     if result is SubscribeResult.NO_SUCH_CASE or case is None:
@@ -71,7 +70,7 @@ async def _subscribe(update: Update, context: Context, t: Translator, case_id: s
 
 async def cmd_start(update: Update, context: Context) -> None:
     """Greet; with a deep-link payload (t.me/<bot>?start=<case-id>), subscribe at once."""
-    t = await translator_for(update, context)
+    t = context.t
     if context.args:
         await _subscribe(update, context, t, schedule.normalise_case_id(context.args[0]))
         return
@@ -80,14 +79,14 @@ async def cmd_start(update: Update, context: Context) -> None:
 
 async def cmd_help(update: Update, context: Context) -> None:
     """List the commands."""
-    await _reply(update, texts.help_text(await translator_for(update, context)))
+    await _reply(update, texts.help_text(context.t))
 
 
 async def cmd_cases(update: Update, context: Context) -> None:
     """The active cases with their next hearings and a (un)subscribe button each."""
     chat = update.effective_chat
     assert chat is not None
-    t = await translator_for(update, context)
+    t = context.t
     now = context.bot_data.clock()
     async with context.bot_data.database.reading() as session:
         summaries = await schedule.case_summaries(session, now)
@@ -104,7 +103,7 @@ async def cmd_case(update: Update, context: Context) -> None:
     """One case with every hearing, postponements included."""
     chat = update.effective_chat
     assert chat is not None
-    t = await translator_for(update, context)
+    t = context.t
     if not context.args:
         await _reply(update, texts.usage(t, "case"))
         return
@@ -128,7 +127,7 @@ async def cmd_case(update: Update, context: Context) -> None:
 
 async def cmd_subscribe(update: Update, context: Context) -> None:
     """Subscribe this chat to a case."""
-    t = await translator_for(update, context)
+    t = context.t
     if not context.args:
         await _reply(update, texts.usage(t, "subscribe"))
         return
@@ -139,7 +138,7 @@ async def cmd_unsubscribe(update: Update, context: Context) -> None:
     """Unsubscribe this chat from a case, or from all with 'all'."""
     chat = update.effective_chat
     assert chat is not None
-    t = await translator_for(update, context)
+    t = context.t
     if not context.args:
         await _reply(update, texts.usage(t, "unsubscribe"))
         return
@@ -167,7 +166,7 @@ async def cmd_mysubs(update: Update, context: Context) -> None:
     """The cases this chat follows."""
     chat = update.effective_chat
     assert chat is not None
-    t = await translator_for(update, context)
+    t = context.t
     now = context.bot_data.clock()
     async with context.bot_data.database.reading() as session:
         summaries = await schedule.case_summaries(session, now, followed_by=chat.id)
@@ -189,7 +188,7 @@ async def on_subscription_button(update: Update, context: Context) -> None:
     if parsed is None or chat is None:
         await query.answer()
         return
-    t = await translator_for(update, context)
+    t = context.t
     if not await may_change_subscriptions(update, context):
         await query.answer(t(texts.ONLY_GROUP_ADMINS), show_alert=True)
         return
@@ -201,7 +200,7 @@ async def on_subscription_button(update: Update, context: Context) -> None:
                 chat_id=chat.id,
                 chat_type=ChatType(chat.type),
                 case_id=case_id,
-                language=detected_language(update),
+                language=context.turn.detected,
             )
             outcome = {
                 SubscribeResult.SUBSCRIBED: "subscribed",

@@ -10,6 +10,7 @@ from tests.fakebot.server import (
     UserRef,
     Webhook,
     WebhookDelivery,
+    busiest,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "UserRef",
     "Webhook",
     "WebhookDelivery",
+    "busiest",
 ]

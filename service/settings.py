@@ -23,7 +23,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from jobs.reminders import ReminderRules, duration_name, parse_duration
+from bot.context import Config
+from jobs.reminder_plan import ReminderRules, duration_name, parse_duration
 from storage.schedule import is_zone_name
 from storage.schedule_file import parse_time
 
@@ -123,10 +124,6 @@ class ServerSettings(_Section):
             raise ValueError("must have no ?query or #fragment, e.g. https://bot.example.org")
         # One slash between it and /calendar/..., however the operator wrote it.
         return value.rstrip("/")
-
-    def calendar_url(self, case_id: str) -> str | None:
-        """The public address of a case's calendar feed, when public_url is set."""
-        return f"{self.public_url}/calendar/{case_id}.ics" if self.public_url else None
 
     @property
     def calendar_domain(self) -> str:
@@ -320,3 +317,15 @@ def describe_validation_error(exc: ValidationError) -> str:
             problem = str(error["msg"]).removeprefix("Value error, ")
         parts.append(f"{where}: {problem}")
     return "; ".join(parts)
+
+
+def bot_config(settings: Settings) -> Config:
+    """What the conversation needs of the settings (``bot`` does not read them itself)."""
+    return Config(
+        default_language=settings.i18n.default_language,
+        admins=settings.access.admins,
+        timezone=settings.schedule.timezone,
+        reminder_offsets=settings.reminders.rules.offset_names,
+        calendar_domain=settings.server.calendar_domain,
+        public_url=settings.server.public_url,
+    )

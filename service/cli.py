@@ -1,4 +1,4 @@
-"""The ``hearing-watch`` command: run, migrate."""
+"""The ``hearing-watch`` command: run, migrate, import, export, chat-ref."""
 
 from __future__ import annotations
 
@@ -16,15 +16,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import InvalidToken, TelegramError
 
-from bot.logs import REDACTED, configure_logging
-from bot.settings import ConfigError, Settings, load_settings
 from jobs import logref
-from jobs.outage import backoff, describe, is_database_outage
+from jobs.outage import RETRY, database_outage
+from service.logs import REDACTED, configure_logging
+from service.settings import ConfigError, Settings, load_settings
 from storage.database import Database
 from storage.leadership import AnotherInstanceError
-
-if TYPE_CHECKING:
-    from bot.service import Service
 from storage.migrate import upgrade
 from storage.schedule_file import (
     ImportReport,
@@ -34,6 +31,9 @@ from storage.schedule_file import (
     read_schedule_file,
 )
 from storage.staff import record
+
+if TYPE_CHECKING:
+    from service.instance import Instance
 
 logger = logging.getLogger("hearing_watch")
 
@@ -129,44 +129,46 @@ async def _wait_for_database(settings: Settings) -> None:
 
     A SQLite file that cannot be opened is a mistake in the config, not an outage: it stops.
     """
-    from bot.app import prepare_database  # imports telegram.ext's machinery
+    from service.wiring import prepare_database  # imports telegram.ext's machinery
 
+    sqlite = make_url(settings.database.url).get_backend_name() == "sqlite"
+    # Told attempt by attempt below rather than once, while an operator watches it start.
+    outage = database_outage(announce=False)
     attempt = 0
     while True:
-        try:
+        if sqlite:
             await prepare_database(settings)
-        except Exception as exc:
-            if make_url(settings.database.url).get_backend_name() == "sqlite":
-                raise
-            if not is_database_outage(exc):
-                raise
-            attempt += 1
-            wait = backoff(attempt)
-            logger.warning(
-                "cannot reach the database %s (attempt %d: %s); trying again in %.1f s",
-                _database_name(settings),
-                attempt,
-                describe(exc),
-                wait,
-            )
-            await asyncio.sleep(wait)
-        else:
             return
+        with outage.absorbed() as tried:
+            await prepare_database(settings)
+        if not tried.failed:
+            return
+        attempt += 1
+        wait = RETRY.delay(attempt)
+        logger.warning(
+            "cannot reach the database %s (attempt %d: %s); trying again in %.1f s",
+            _database_name(settings),
+            attempt,
+            outage.reason,
+            wait,
+        )
+        outage.ok()  # each attempt is told on its own
+        await asyncio.sleep(wait)
 
 
 async def _serve(settings: Settings, token: str) -> int:
     """Run one instance until SIGTERM or SIGINT, then stop it cleanly."""
-    from bot.service import ListenError, Service  # imports telegram.ext's machinery
+    from service.instance import Instance, ListenError  # imports telegram.ext's machinery
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    service = Service(settings)
+    instance = Instance(settings)
     try:
-        await service.claim()
+        await instance.claim()
     except AnotherInstanceError as exc:
-        await service.data.database.dispose()
+        await instance.parts.database.dispose()
         return _fail(str(exc))
     logger.info(
         "starting: Bot API at %s, database %s, %s mode",
@@ -174,7 +176,7 @@ async def _serve(settings: Settings, token: str) -> int:
         _database_name(settings),
         settings.telegram.mode,
     )
-    starting = asyncio.create_task(_start(service, settings))
+    starting = asyncio.create_task(_start(instance, settings))
     try:
         if await _until(starting, stop):
             await stop.wait()
@@ -186,13 +188,13 @@ async def _serve(settings: Settings, token: str) -> int:
         return _fail(f"cannot use the Bot API at {settings.telegram.base_url}: {exc}", (token,))
     finally:
         logger.info("stopping: finishing the sends under way")
-        await service.stop()
+        await instance.stop()
     return 0
 
 
-async def _start(service: Service, settings: Settings) -> None:
+async def _start(instance: Instance, settings: Settings) -> None:
     await _wait_for_database(settings)
-    await service.start()
+    await instance.start()
 
 
 async def _until(task: asyncio.Task[None], stop: asyncio.Event) -> bool:
@@ -200,6 +202,8 @@ async def _until(task: asyncio.Task[None], stop: asyncio.Event) -> bool:
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stopping
     if task.done():
         task.result()  # its exception, if any, is the caller's
         return True
