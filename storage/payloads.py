@@ -132,9 +132,3 @@ def read(kind: BroadcastKind, stored: dict[str, Any] | None) -> Payload | None:
 def payload_of(broadcast: Broadcast) -> Payload | None:
     """A stored broadcast's payload, typed."""
     return read(broadcast.kind, broadcast.payload)
-
-
-def outcome_of(broadcast: Broadcast) -> OutcomePayload:
-    payload = payload_of(broadcast)
-    assert isinstance(payload, OutcomePayload), broadcast.kind
-    return payload
