@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
         if name == "import":
             sub.add_argument("file", metavar="FILE", help="a schedule file (TOML)")
+            sub.add_argument(
+                "--force",
+                action="store_true",
+                help="overwrite hearings the database changed since the file was exported",
+            )
         elif name == "export":
             sub.add_argument(
                 "file", metavar="FILE", nargs="?", help="where to write (default: stdout)"
@@ -89,14 +94,14 @@ async def _migrate(settings: Settings) -> None:
         await database.dispose()
 
 
-async def _import(settings: Settings, path: Path) -> ImportReport:
+async def _import(settings: Settings, path: Path, *, force: bool) -> ImportReport:
     schedule = read_schedule_file(path)  # every problem is found before anything changes
     database = Database(settings.database.url)
     try:
         await upgrade(database.engine)
         async with database.writing() as session:
             report = await apply_schedule(
-                session, schedule, default_zone=settings.schedule.timezone
+                session, schedule, default_zone=settings.schedule.timezone, force=force
             )
             if report.changed:
                 await record(
@@ -226,7 +231,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_migrate(settings))
         print(f"database {_database_name(settings)} is up to date")
     elif args.command == "import":
-        report = asyncio.run(_import(settings, Path(args.file)))
+        report = asyncio.run(_import(settings, Path(args.file), force=args.force))
         print(
             f"imported {args.file}: {report.cases_added} cases added,"
             f" {report.cases_updated} updated; {report.hearings_added} hearings added,"
