@@ -96,7 +96,9 @@ class Instance:
         self.parts = parts = build(settings, signals=self, clock=clock)
         self.app = parts.app
         self.role: Role = "starting"
-        self.leadership = leadership_for(settings.database.url, parts.database.engine)
+        self.leadership = leadership_for(
+            settings.database.url.get_secret_value(), parts.database.engine
+        )
         self.leadership.listen(self._on_announcement)
         self.supervisor = Supervisor()
         parts.database_outage.on_recovery.append(self._after_database_outage)

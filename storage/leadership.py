@@ -70,7 +70,8 @@ class PostgresLeadership:
     """An advisory lock on a dedicated connection with keepalives; LISTEN/NOTIFY on it too."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        # A URL object, whose repr hides the password; made a DSN only to connect.
+        self._url = make_url(url).set(drivername="postgresql")
         self._engine = engine
         self._connection: asyncpg.Connection[Any] | None = None
         self._held = False
@@ -80,7 +81,9 @@ class PostgresLeadership:
         try:
             if self._connection is None or self._connection.is_closed():
                 self._connection = await asyncpg.connect(
-                    self._dsn, timeout=CONNECT_TIMEOUT, server_settings=KEEPALIVES
+                    self._url.render_as_string(hide_password=False),
+                    timeout=CONNECT_TIMEOUT,
+                    server_settings=KEEPALIVES,
                 )
                 self._held = False
             if not self._held:

@@ -9,7 +9,9 @@ import pytest
 from bot.context import HearingWatchApp
 from jobs import logref
 from service.cli import main
+from service.wiring import key_log_references
 from tests.broadcasting import queue_broadcast
+from tests.conftest import make_settings
 from tests.fakebot import ApiError, FakeBotApi, Fault, UserRef
 
 ALICE, BOB, CAROL = UserRef(7_301_001), UserRef(7_301_002), UserRef(7_301_003)
@@ -38,13 +40,45 @@ async def test_normal_operation_logs_no_chat_or_user_id(
     assert logref.ref(CAROL.id) in logged  # the operator can still match the line
 
 
-def test_the_operator_can_compute_a_chat_reference(
+def test_the_operator_can_compute_a_chat_reference_with_the_log_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: keyed with [privacy] log_key, a secret of its own, not with the bot token."""
+    key = "k" * 40
+    monkeypatch.setenv("HEARINGWATCH_TELEGRAM__TOKEN", "42:secret")
+    monkeypatch.setenv("HEARINGWATCH_PRIVACY__LOG_KEY", key)
+    assert main(["chat-ref", "12345"]) == 0
+    printed = capsys.readouterr().out.strip()
+    logref.set_key(key)
+    assert printed == logref.ref(12345)
+    logref.set_key("42:secret")
+    assert printed != logref.ref(12345)  # whoever holds the token cannot compute it
+
+
+def test_chat_ref_without_a_log_key_says_what_to_set(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HEARINGWATCH_TELEGRAM__TOKEN", "42:secret")
-    assert main(["chat-ref", "12345"]) == 0
-    printed = capsys.readouterr().out.strip()
-    logref.set_key("42:secret")
-    assert printed == logref.ref(12345)
-    logref.set_key("another token")
-    assert printed != logref.ref(12345)  # keyed: nobody without the token computes it
+    assert main(["chat-ref", "12345"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "[privacy] log_key" in err
+
+
+def test_without_a_log_key_each_start_keys_at_random_and_warns(
+    fake: FakeBotApi, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(fake, database_url)
+    key_log_references(settings)
+    first = logref.ref(12345)
+    key_log_references(settings)
+    assert logref.ref(12345) != first
+    assert "no [privacy] log_key" in caplog.text
+    assert "will not match" in caplog.text
+    caplog.clear()
+    key_log_references(make_settings(fake, database_url, privacy={"log_key": "k" * 40}))
+    assert "log_key" not in caplog.text
+    logref.set_key("k" * 40)
+    keyed = logref.ref(12345)
+    key_log_references(make_settings(fake, database_url, privacy={"log_key": "k" * 40}))
+    assert logref.ref(12345) == keyed

@@ -393,7 +393,7 @@ async def test_the_active_instance_purges_soon_after_it_starts(
     settings: Settings, clock: Clock
 ) -> None:
     await prepare_database(settings)
-    database = Database(settings.database.url)
+    database = Database(settings.database.url.get_secret_value())
     async with database.writing() as session:
         session.add(Chat(id=301, type=ChatType.PRIVATE, created_at=clock.now - timedelta(days=2)))
 

@@ -13,7 +13,7 @@ from tests.fakebot import FakeBotApi, UserRef
 
 ALICE = UserRef(4101)
 PUBLIC_URL = "https://bot.example.org/telegram/updates"
-SECRET = "a-long-random-secret_42"
+SECRET = "a-long-random-secret_42-of-43-characters_x"
 
 
 @pytest.fixture
