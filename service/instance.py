@@ -246,7 +246,15 @@ class Instance:
             webhook=webhook,
         )
         config = uvicorn.Config(
-            asgi, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=3
+            asgi,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+            # Behind a proxy on this machine, a request's client is the address the proxy names
+            # in X-Forwarded-For: the webhook throttles failed calls per real source address.
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
         )
         server = _Server(config)
         # Owned here: awaited to its end, gracefully when this worker is stopped.
