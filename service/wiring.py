@@ -163,6 +163,7 @@ def build(settings: Settings, *, signals: Signals, clock: Callable[[], datetime]
         ),
         updates_request=updates_request,
         observe_update=metrics.update_seconds.observe,
+        dropped=lambda reason: metrics.updates_dropped.labels(reason).inc(),
     )
     default_language = settings.i18n.default_language
     reminders = Reminders(

@@ -484,11 +484,17 @@ class FakeBotApi:
         )
 
     async def _messages(self, request: web.Request) -> web.Response:
-        """For a client in another process: private chats write ``[{chat_id, text}, ...]``."""
+        """For a client in another process: chats write ``[{chat_id, text}, ...]``, private
+        ones unless the chat is a group the fake knows; an item may name its sender
+        (``user_id``, else the chat's id) and be a forward of someone else's (``forwarded``)."""
         update_ids = []
         for item in await request.json():
             chat = self.chats.get(item["chat_id"]) or self.private_chat(UserRef(item["chat_id"]))
-            self.send_text(chat, UserRef(chat.id), item["text"])
+            user = UserRef(item.get("user_id", chat.id))
+            if item.get("forwarded"):
+                self.forward_text(chat, user, item["text"], origin=UserRef(1))
+            else:
+                self.send_text(chat, user, item["text"])
             update_ids.append(self._updates[-1]["update_id"])
         return web.json_response(update_ids)
 
@@ -654,6 +660,18 @@ class FakeBotApi:
     ) -> Json:
         """A user (or, with ``as_chat``, an anonymous group admin) writes in ``chat``."""
         message = self._user_message(chat, user, text, as_chat=as_chat)
+        self._push("message", message)
+        return message
+
+    def forward_text(self, chat: ChatRef, user: UserRef, text: str, *, origin: UserRef) -> Json:
+        """``user`` forwards into ``chat`` a message that ``origin`` wrote (``forward_origin``,
+        Bot API 7.0); a command in it keeps its entity, as Telegram keeps it."""
+        message = self._user_message(chat, user, text, as_chat=False)
+        message["forward_origin"] = {
+            "type": "user",
+            "date": message["date"],
+            "sender_user": origin.to_dict(),
+        }
         self._push("message", message)
         return message
 
