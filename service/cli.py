@@ -22,7 +22,7 @@ from jobs.outage import RETRY, database_outage
 from service.logs import configure_logging, install_excepthooks, redact
 from service.settings import ConfigError, Settings, load_settings
 from storage.database import Database
-from storage.leadership import AnotherInstanceError
+from storage.leadership import AnotherInstanceError, leadership_for
 from storage.migrate import upgrade
 from storage.schedule_file import (
     ImportReport,
@@ -114,6 +114,14 @@ async def _import(settings: Settings, path: Path, *, force: bool) -> ImportRepor
                 await record(
                     session, actor=None, action="import", subject=path.name, after=asdict(report)
                 )
+        if report.changed:
+            # Running instances (PostgreSQL) replan reminders and drop cached calendars at
+            # once; on SQLite, and if this fails, they catch up within five minutes.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                leadership = leadership_for(
+                    settings.database.url.get_secret_value(), database.engine
+                )
+                await leadership.announce("schedule:import")
     finally:
         await database.dispose()
     return report

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from icalendar import Calendar, Event, vText
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from storage.models import Case, Hearing, HearingStatus
 from storage.schedule import get_case, hearings_of, local_start
@@ -187,3 +188,8 @@ async def case_calendar(
     hearings = await hearings_of(session, case_id)
     feed: bytes = build_calendar(case, hearings, now=now, domain=domain).to_ical()
     return feed
+
+
+async def case_ids(session: AsyncSession) -> set[str]:
+    """The ids of every case, open or closed: those that have a calendar."""
+    return set((await session.execute(select(col(Case.id)))).scalars())

@@ -80,19 +80,22 @@ class PostgresLeadership:
     async def acquire(self) -> bool:
         try:
             if self._connection is None or self._connection.is_closed():
-                self._connection = await asyncpg.connect(
+                connection = await asyncpg.connect(
                     self._url.render_as_string(hide_password=False),
                     timeout=CONNECT_TIMEOUT,
                     server_settings=KEEPALIVES,
                 )
+                self._connection = connection
                 self._held = False
+                # Standbys hear what other instances announce too: they serve calendars, whose
+                # cache a change of the schedule anywhere makes stale. Listening before trying
+                # for the lock, an instance is never active without hearing.
+                await connection.add_listener(CHANNEL, self._on_notify)
             if not self._held:
                 got = await self._connection.fetchval(
                     "SELECT pg_try_advisory_lock($1)", LOCK_KEY, timeout=PING_TIMEOUT
                 )
                 if got:
-                    # Held only once it also hears what other instances announce.
-                    await self._connection.add_listener(CHANNEL, self._on_notify)
                     self._held = True
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             # A server starting up or going away (57P03, 57P01, a reset): start afresh next time;
