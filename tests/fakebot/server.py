@@ -801,13 +801,17 @@ class FakeBotApi:
             if self.webhook is not None:  # set while this call waited
                 raise ApiError(409, GET_UPDATES_CONFLICT)
         handed = self._updates[:limit]
+        self._handed(handed)
+        return handed
+
+    def _handed(self, updates: list[Json]) -> None:
+        """Updates leave for the bot (by getUpdates or a webhook post): their timings start."""
         now = time.time()
-        for update in handed:
+        for update in updates:
             timing = self.timings.get(update["update_id"])
             if timing is not None and timing.handed_at is None:
                 timing.handed_at = now
                 self._unanswered.setdefault(timing.chat_id, deque()).append(timing)
-        return handed
 
     # --- webhook ---------------------------------------------------------------------------
 
@@ -870,6 +874,7 @@ class FakeBotApi:
             if hook is None:
                 return
             update = self._updates[0]
+            self._handed([update])  # timed as getUpdates times what it hands out
             if hook.wants(update) and not await self._post(hook, update):
                 await asyncio.sleep(self.webhook_retry_delay)
                 continue
