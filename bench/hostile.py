@@ -275,6 +275,7 @@ class Result:
     watch: Watch
     leader_kept: bool
     peak_rss: int
+    refused: int  # 429s the fake answered, to anyone
     attack: str
 
     def cells(self) -> list[str]:
@@ -292,6 +293,7 @@ class Result:
             healthy,
             "yes" if self.leader_kept else f"no ({', '.join(sorted(self.watch.roles))})",
             f"{self.peak_rss / 2**20:.0f} MiB",
+            str(self.refused),
             self.attack,
         ]
 
@@ -352,6 +354,7 @@ async def hostile_run(args: argparse.Namespace, run: str) -> Result:
             watching.cancel()
             page = await asyncio.to_thread(metrics, port)
             peak = peak_rss(bot.process.pid)
+            refused = stats(root)[0]
             log = bot.logged()
             if os.environ.get("BENCH_SHOW_LOG"):
                 print(log[-20000:], file=sys.stderr)
@@ -392,6 +395,7 @@ async def hostile_run(args: argparse.Namespace, run: str) -> Result:
         watch=watch,
         leader_kept=leader_kept,
         peak_rss=peak,
+        refused=refused,
         attack=attack,
     )
 
@@ -411,8 +415,8 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     print(
         "| attack | fan-out / floor s | others' answers p50 / p99 ms | reminder lateness"
-        " | /healthz 200 | still active | peak RSS | the attack met |"
-        "\n|---|---|---|---|---|---|---|---|"
+        " | /healthz 200 | still active | peak RSS | 429s | the attack met |"
+        "\n|---|---|---|---|---|---|---|---|---|"
     )
     for row in rows:
         print("| " + " | ".join(row) + " |")
