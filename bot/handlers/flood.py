@@ -61,9 +61,7 @@ async def _slow_down(update: Update, context: Context) -> None:
     text = translator(language or detected_language(update) or data.config.default_language)(
         SLOW_DOWN
     )
-    if update.callback_query is not None:
-        await update.callback_query.answer(text, show_alert=True)
-    elif update.effective_message is not None:
+    if update.effective_message is not None:
         await update.effective_message.reply_text(text)
 
 
@@ -80,7 +78,9 @@ def register(app: HearingWatchApp, *, dropped: Dropped | None = None) -> None:
         """Let an update through, or ignore it (telling a fast sender once)."""
         if _is_forwarded_command(update):
             ignore("forwarded")
-        if not (_is_command(update) or update.callback_query is not None):
+        if not _is_command(update):
+            # Only commands count: button presses answer the bot's own questions (a guided
+            # flow's steps come quickly), and plain messages are not for the bot.
             return
         person = _person(update)
         if person is None:
