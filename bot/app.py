@@ -45,8 +45,8 @@ def build_application(
 ) -> HearingWatchApp:
     """The bot with its handlers; the process fills in its ``bot_data`` and runs it.
 
-    ``observe_update`` is told how long each update took, and ``dropped`` why each update
-    left unhandled was (the metrics).
+    ``observe_update`` is told how long each update took, and ``dropped`` the reason for each
+    update left unhandled (the metrics).
     """
     # The builder's typing loses the context type on the JobQueue; the types are the same.
     app = cast(
