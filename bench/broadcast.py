@@ -129,14 +129,16 @@ class Row:
 
 
 @contextlib.asynccontextmanager
-async def fake_api(people: Population, *, latency: float, limits: bool) -> AsyncIterator[str]:
-    """The fake in its own process; yields its base URL."""
+async def fake_api(
+    people: Population, *, latency: float, limits: bool, extra: tuple[str, ...] = ()
+) -> AsyncIterator[str]:
+    """The fake in its own process (``extra``: more of its arguments); yields its base URL."""
     command = [
         sys.executable, "-m", "bench.fake_api", "--latency", str(latency),
         "--private", str(people.private), "--first-private", str(FIRST_PRIVATE),
         "--groups", str(people.groups), f"--first-group={FIRST_GROUP}",
         "--blocked", str(people.blocked), f"--migrate={people.migrating}:{MIGRATED_TO}",
-    ] + (["--limits"] if limits else [])  # fmt: skip
+    ] + (["--limits"] if limits else []) + list(extra)  # fmt: skip
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
     assert process.stdout is not None
     line = (await process.stdout.readline()).decode()

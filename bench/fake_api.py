@@ -22,6 +22,8 @@ async def serve(args: argparse.Namespace) -> None:
     if args.migrate:
         old, new = (int(part) for part in args.migrate.split(":"))
         fake.migrate(fake.chats[old], new)
+    # Webhook mode: what the bot registers is a public https URL; its posts go here instead.
+    fake.webhook_forward_to = args.webhook_forward_to or None
     await fake.start()
     print(f"PORT {fake.port}", flush=True)
     await asyncio.Event().wait()
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--first-group", type=int, default=-1)
     parser.add_argument("--blocked", type=int, default=0)
     parser.add_argument("--migrate", default="", help="OLD:NEW")
+    parser.add_argument("--webhook-forward-to", default="", help="http://127.0.0.1:PORT")
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -17,13 +17,14 @@ from bot.handlers import (
     calendar,
     chats,
     common,
+    flood,
     language,
     privacy,
     reminders,
     staff,
     supporters,
 )
-from bot.updates import PerChatUpdateProcessor
+from bot.updates import Dropped, PerChatUpdateProcessor
 
 
 def defaults() -> Defaults:
@@ -40,10 +41,12 @@ def build_application(
     request: BaseRequest,
     updates_request: BaseRequest,
     observe_update: Callable[[float], None] | None = None,
+    dropped: Dropped | None = None,
 ) -> HearingWatchApp:
     """The bot with its handlers; the process fills in its ``bot_data`` and runs it.
 
-    ``observe_update`` is told how long each update took (the metrics).
+    ``observe_update`` is told how long each update took, and ``dropped`` the reason for each
+    update left unhandled (the metrics).
     """
     # The builder's typing loses the context type on the JobQueue; the types are the same.
     app = cast(
@@ -56,13 +59,15 @@ def build_application(
         .get_updates_request(updates_request)
         .context_types(CONTEXT_TYPES)
         # 200 chats writing at once would otherwise queue behind each other (bot/updates.py).
-        .concurrent_updates(PerChatUpdateProcessor(observe=observe_update))
+        .concurrent_updates(PerChatUpdateProcessor(observe=observe_update, dropped=dropped))
         .build(),
     )
-    # Order matters: every update first passes arrival (its Turn), then the chat bookkeeping
-    # (groups of their own, letting every update through); within the default group the first
-    # handler that matches handles it, so the catch-alls of common come after every module's
-    # own commands.
+    # Order matters: every update first passes the gate (forwarded commands and a flood stop
+    # there, before the database is asked anything), then arrival (its Turn), then the chat
+    # bookkeeping (groups of their own, letting every update through); within the default
+    # group the first handler that matches handles it, so the catch-alls of common come after
+    # every module's own commands.
+    flood.register(app, dropped=dropped)
     arrival.register(app)
     chats.register(app)
     supporters.register(app)

@@ -16,6 +16,7 @@ from storage.errors import UserError
 from storage.models import CASE_ID_MAX_LENGTH, CASE_ID_PATTERN
 from storage.schedule import is_zone_name, normalise_case_id
 from storage.schedule_file import parse_time
+from storage.text import code_point, first_control, is_line_break, normalise_newlines
 
 MAX_TITLE: Final = 200
 MAX_DESCRIPTION: Final = 3000
@@ -122,8 +123,41 @@ def _zone(command: str, name: str) -> str:
     return name
 
 
-def _bounded(command: str, what: str, value: str, limit: int, *, required: bool = True) -> str:
-    value = value.strip()
+def _plain(command: str, what: str, value: str, *, multiline: bool = False) -> str:
+    """``value`` if it holds no control character (multi-line text: \\n and tabs only, \\r\\n
+    taken as \\n); otherwise a UsageError naming the character, which nobody can see."""
+    if multiline:
+        value = normalise_newlines(value)
+    character = first_control(value, multiline=multiline)
+    if character is None:
+        return value
+    if is_line_break(character):
+        raise UsageError(
+            command,
+            "The {what} must be one line: it contains a line break ({code}).",
+            what=what,
+            code=code_point(character),
+        )
+    raise UsageError(
+        command,
+        "The {what} contains an invisible control character ({code}), which cannot go into a"
+        " message or a calendar; type it again without it.",
+        what=what,
+        code=code_point(character),
+    )
+
+
+def _bounded(
+    command: str,
+    what: str,
+    value: str,
+    limit: int,
+    *,
+    required: bool = True,
+    multiline: bool = False,
+) -> str:
+    """``value`` stripped, if it is present (or need not be), short enough and printable."""
+    value = _plain(command, what, value.strip(), multiline=multiline)
     if required and not value:
         raise UsageError(command, "The {what} is missing.", what=what)
     if len(value) > limit:
@@ -138,7 +172,7 @@ def _bounded(command: str, what: str, value: str, limit: int, *, required: bool 
 
 
 def _reason(command: str, text: str) -> str | None:
-    return _bounded(command, "reason", text, MAX_REASON, required=False) or None
+    return _bounded(command, "reason", text, MAX_REASON, required=False, multiline=True) or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +231,7 @@ def parse_addcase(text: str) -> AddCase:
         case_id=_case_id("addcase", words[0]),
         title=_bounded("addcase", "title", words[1], MAX_TITLE),
         description=_bounded(
-            "addcase", "description", description, MAX_DESCRIPTION, required=False
+            "addcase", "description", description, MAX_DESCRIPTION, required=False, multiline=True
         ),
     )
 
@@ -220,7 +254,7 @@ def parse_editcase(text: str) -> EditCase:
     return EditCase(
         case_id=_case_id("editcase", words[0]),
         field=field,
-        value=_bounded("editcase", field, words[2], limit),
+        value=_bounded("editcase", field, words[2], limit, multiline=field == "description"),
     )
 
 
@@ -245,7 +279,11 @@ def parse_addhearing(text: str) -> AddHearing:
     case_id = _case_id("addhearing", words[0])
     day = _date("addhearing", words[1])
     at = _time("addhearing", words[2])
-    rest = " ".join(words[3].split())  # one line: a place has no line breaks
+    # Each part of the place is one line, checked before spaces are tidied (which would hide
+    # some control characters and keep others).
+    for what, part in zip(("court", "city", "address"), words[3].split(";"), strict=False):
+        _plain("addhearing", what, part.strip())
+    rest = " ".join(words[3].split())
     zone = None
     tail = rest.rsplit(None, 1)
     if tail and tail[-1].lower().startswith("tz="):
@@ -289,6 +327,8 @@ def parse_edithearing(text: str) -> EditHearing:
             "“{word}” is not a field of a hearing: use court, city, address, zone, time or date.",
             word=words[1][:50],
         )
+    if field in ("court", "city", "address"):
+        _plain("edithearing", field, words[2].strip())  # before spaces are tidied, as above
     value: str | None = " ".join(words[2].split())
     limits = {"court": MAX_COURT, "city": MAX_CITY, "address": MAX_ADDRESS}
     if field == "time":
@@ -375,7 +415,7 @@ def _message_text(command: str, text: str) -> str:
     """A moderator's text as typed, line breaks kept; the length is checked once framed."""
     if not text.strip():
         raise UsageError(command, "The text to send is missing.")
-    return text.strip()
+    return _plain(command, "text", text.strip(), multiline=True)
 
 
 def parse_outcome(text: str) -> Outcome:

@@ -43,6 +43,7 @@ FIELDS = {
     "time": N_("time"),
     "date": N_("date"),
     "reason": N_("reason"),
+    "text": N_("text"),
 }
 # Words that errors put into their messages: the hearing's state, or the field at fault.
 WORD_VALUES = ("what", "field", "status")

@@ -2,8 +2,10 @@
 
 A log that leaks (or is handed over) must not say which chats follow which cases. The operator
 can still match a line to a chat: ``hearing-watch chat-ref <chat-id>`` prints the same hash.
-The key is derived from the bot token, which the operator has and a reader of the log does not;
-without it the ids (a space small enough to try in full) cannot be recovered.
+The key is a secret of its own (``[privacy] log_key``), not the bot token, which Telegram and
+everyone who ever held the token know: with the key, the ids (a space small enough to try in
+full) could be recovered from the references, and a new token would break matching old lines.
+Without a configured key each start picks a random one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ _key = b""
 
 
 def set_key(secret: str) -> None:
-    """Key the hashes with a secret of the operator's (the bot token)."""
+    """Key the hashes with a secret of the operator's ([privacy] log_key)."""
     global _key
     _key = hmac.new(secret.encode(), b"hearing-watch log references", hashlib.sha256).digest()
 

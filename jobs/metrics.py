@@ -63,5 +63,15 @@ class Metrics:
             "1 when this instance is the active one (sends, reminds), 0 on a standby.",
             registry=registry,
         )
+        self.updates_dropped = Counter(
+            "hearingwatch_updates_dropped",
+            "Updates left unhandled, by reason: chat_queue_full (a chat sent more than its"
+            " queue holds), too_fast (a person sending commands faster than a human),"
+            " forwarded (someone else's command).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ("chat_queue_full", "too_fast", "forwarded"):
+            self.updates_dropped.labels(reason)
         for result in ("sent", "unreachable", "failed"):
             self.deliveries.labels(result)  # exported at 0 before the first delivery

@@ -1,4 +1,4 @@
-"""The ``hearing-watch`` command: run, migrate, import, export, chat-ref."""
+"""The ``hearing-watch`` command: run, migrate, import, export, chat-ref, secret."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import sys
 from dataclasses import asdict
@@ -18,10 +19,10 @@ from telegram.error import InvalidToken, TelegramError
 
 from jobs import logref
 from jobs.outage import RETRY, database_outage
-from service.logs import REDACTED, configure_logging
+from service.logs import configure_logging, install_excepthooks, redact
 from service.settings import ConfigError, Settings, load_settings
 from storage.database import Database
-from storage.leadership import AnotherInstanceError
+from storage.leadership import AnotherInstanceError, leadership_for
 from storage.migrate import upgrade
 from storage.schedule_file import (
     ImportReport,
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         "import": "add or update cases and hearings from a schedule file (all or nothing)",
         "export": "write every case and hearing as a schedule file",
         "chat-ref": "print how the log refers to a chat or user id (a keyed hash)",
+        "secret": "print a fresh random secret, for the webhook secret or the log key",
     }
     for name, about in subcommands.items():
         sub = commands.add_parser(name, help=about, description=about)
@@ -61,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
         if name == "import":
             sub.add_argument("file", metavar="FILE", help="a schedule file (TOML)")
+            sub.add_argument(
+                "--force",
+                action="store_true",
+                help="overwrite hearings the database changed since the file was exported",
+            )
         elif name == "export":
             sub.add_argument(
                 "file", metavar="FILE", nargs="?", help="where to write (default: stdout)"
@@ -70,45 +77,58 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str, secrets: tuple[str, ...] = ()) -> int:
-    for secret in secrets:
-        message = message.replace(secret, REDACTED)
+def _fail(message: str, settings: Settings | None = None) -> int:
+    message = redact(message, settings.secrets() if settings else ())
     print(f"hearing-watch: {message}", file=sys.stderr)
     return 1
 
 
+def fresh_secret() -> str:
+    """43 random characters of A-Z, a-z, 0-9, _ and - (256 bits): what the webhook secret and
+    the log key take."""
+    return secrets.token_urlsafe(32)
+
+
 def _database_name(settings: Settings) -> str:
-    return make_url(settings.database.url).render_as_string(hide_password=True)
+    return make_url(settings.database.url.get_secret_value()).render_as_string(hide_password=True)
 
 
 async def _migrate(settings: Settings) -> None:
-    database = Database(settings.database.url)
+    database = Database(settings.database.url.get_secret_value())
     try:
         await upgrade(database.engine)
     finally:
         await database.dispose()
 
 
-async def _import(settings: Settings, path: Path) -> ImportReport:
+async def _import(settings: Settings, path: Path, *, force: bool) -> ImportReport:
     schedule = read_schedule_file(path)  # every problem is found before anything changes
-    database = Database(settings.database.url)
+    database = Database(settings.database.url.get_secret_value())
     try:
         await upgrade(database.engine)
         async with database.writing() as session:
             report = await apply_schedule(
-                session, schedule, default_zone=settings.schedule.timezone
+                session, schedule, default_zone=settings.schedule.timezone, force=force
             )
             if report.changed:
                 await record(
                     session, actor=None, action="import", subject=path.name, after=asdict(report)
                 )
+        if report.changed:
+            # Running instances (PostgreSQL) replan reminders and drop cached calendars at
+            # once; on SQLite, and if this fails, they catch up within five minutes.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                leadership = leadership_for(
+                    settings.database.url.get_secret_value(), database.engine
+                )
+                await leadership.announce("schedule:import")
     finally:
         await database.dispose()
     return report
 
 
 async def _export(settings: Settings) -> str:
-    database = Database(settings.database.url)
+    database = Database(settings.database.url.get_secret_value())
     try:
         await upgrade(database.engine)
         async with database.reading() as session:
@@ -119,8 +139,7 @@ async def _export(settings: Settings) -> str:
 
 def _run(settings: Settings) -> int:
     token = settings.require_token().get_secret_value()
-    secret = settings.telegram.webhook_secret
-    configure_logging(secrets=[token, secret.get_secret_value() if secret else ""])
+    configure_logging(secrets=settings.secrets())
     return asyncio.run(_serve(settings, token))
 
 
@@ -131,7 +150,7 @@ async def _wait_for_database(settings: Settings) -> None:
     """
     from service.wiring import prepare_database  # imports telegram.ext's machinery
 
-    sqlite = make_url(settings.database.url).get_backend_name() == "sqlite"
+    sqlite = make_url(settings.database.url.get_secret_value()).get_backend_name() == "sqlite"
     # Told attempt by attempt below rather than once, while an operator watches it start.
     outage = database_outage(announce=False)
     attempt = 0
@@ -169,7 +188,7 @@ async def _serve(settings: Settings, token: str) -> int:
         await instance.claim()
     except AnotherInstanceError as exc:
         await instance.parts.database.dispose()
-        return _fail(str(exc))
+        return _fail(str(exc), settings)
     logger.info(
         "starting: Bot API at %s, database %s, %s mode",
         settings.telegram.base_url,
@@ -181,11 +200,11 @@ async def _serve(settings: Settings, token: str) -> int:
         if await _until(starting, stop):
             await stop.wait()
     except ListenError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), settings)
     except InvalidToken:
         return _fail("Telegram refused the token: check telegram.token")
     except TelegramError as exc:
-        return _fail(f"cannot use the Bot API at {settings.telegram.base_url}: {exc}", (token,))
+        return _fail(f"cannot use the Bot API at {settings.telegram.base_url}: {exc}", settings)
     finally:
         logger.info("stopping: finishing the sends under way")
         await instance.stop()
@@ -217,16 +236,23 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         return _run(settings)
     if args.command == "chat-ref":
-        # Keyed with the token, as the running bot's log is.
-        logref.set_key(settings.require_token().get_secret_value())
+        # Keyed as the running bot's log is.
+        key = settings.privacy.log_key
+        if key is None:
+            return _fail(
+                "chat-ref needs the log's key: set [privacy] log_key (or"
+                " HEARINGWATCH_PRIVACY__LOG_KEY) as the bot has it; without one the bot keys"
+                " its log at random on each start, and nothing can match its references"
+            )
+        logref.set_key(key.get_secret_value())
         print(logref.ref(args.id))
         return 0
-    configure_logging(level=logging.WARNING)
+    configure_logging(secrets=settings.secrets(), level=logging.WARNING)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print(f"database {_database_name(settings)} is up to date")
     elif args.command == "import":
-        report = asyncio.run(_import(settings, Path(args.file)))
+        report = asyncio.run(_import(settings, Path(args.file), force=args.force))
         print(
             f"imported {args.file}: {report.cases_added} cases added,"
             f" {report.cases_updated} updated; {report.hearings_added} hearings added,"
@@ -238,7 +264,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 Path(args.file).write_text(text, encoding="utf-8")
             except OSError as exc:
-                return _fail(f"cannot write {args.file}: {exc.strerror or exc}")
+                return _fail(f"cannot write {args.file}: {exc.strerror or exc}", settings)
         else:
             sys.stdout.write(text)
     return 0
@@ -247,18 +273,23 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
+    if args.command == "secret":
+        print(fresh_secret())
+        return 0
     settings: Settings | None = None
     try:
         settings = load_settings(args.config)
+        # Until logging is set up, a traceback that escapes is redacted all the same.
+        install_excepthooks(settings.secrets())
         return _command(args, settings)
     except ConfigError as exc:
         return _fail(str(exc))
     except ScheduleFileError as exc:
         lines = "\n".join(f"  {problem}" for problem in exc.problems)
-        return _fail(f"{exc.path}: nothing was changed; fix these first:\n{lines}")
+        return _fail(f"{exc.path}: nothing was changed; fix these first:\n{lines}", settings)
     except (SQLAlchemyError, OSError) as exc:
         where = _database_name(settings) if settings else "?"
-        return _fail(f"cannot open the database {where}: {exc}")
+        return _fail(f"cannot open the database {where}: {exc}", settings)
     except KeyboardInterrupt:
         return 130
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -18,18 +19,38 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.webhook import Webhook, receiver
+from service.feeds import TTL, Feed
 from storage.models import CASE_ID_PATTERN
 
 HealthFn = Callable[[], tuple[bool, dict[str, Any]]]
 MetricsFn = Callable[[], bytes]
-# A case's calendar as an .ics file, or None when there is no such case.
-CalendarFn = Callable[[str], Awaitable[bytes | None]]
+# A case's calendar feed, or None when there is no such case (service.feeds).
+CalendarFn = Callable[[str], Awaitable[Feed | None]]
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
 _CASE_ID = re.compile(CASE_ID_PATTERN)
+# The feed is public: any cache may keep it as long as this instance does.
+CALENDAR_CACHING = f"public, max-age={TTL:.0f}"
 
 
 class UnavailableError(Exception):
     """What a page needs cannot be had for now (the database is away): 503, try later."""
+
+
+def not_modified(request: Request, feed: Feed) -> bool:
+    """Whether the asker has this feed already (RFC 9110: If-None-Match, when given, decides;
+    else If-Modified-Since)."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or feed.etag in tags
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False  # a date we cannot read: send the feed
+    return since.tzinfo is not None and feed.last_modified <= since
 
 
 def web_app(
@@ -58,7 +79,14 @@ def web_app(
             )
         if feed is None:
             return PlainTextResponse("No such case.", status_code=404)
-        return Response(feed, media_type=CALENDAR_TYPE)
+        headers = {
+            "ETag": feed.etag,
+            "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+            "Cache-Control": CALENDAR_CACHING,
+        }
+        if not_modified(request, feed):
+            return Response(status_code=304, headers=headers)
+        return Response(feed.body, media_type=CALENDAR_TYPE, headers=headers)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -34,6 +34,7 @@ from jobs.outage import RETRY, Backoff
 from jobs.reminders import RECONCILE_INTERVAL
 from jobs.supervisor import Supervisor, Worker, WorkerFn
 from service import bot_api
+from service.feeds import BusyError, CalendarFeeds, Feed
 from service.http import UnavailableError, web_app
 from service.settings import Settings
 from service.wiring import build
@@ -96,7 +97,9 @@ class Instance:
         self.parts = parts = build(settings, signals=self, clock=clock)
         self.app = parts.app
         self.role: Role = "starting"
-        self.leadership = leadership_for(settings.database.url, parts.database.engine)
+        self.leadership = leadership_for(
+            settings.database.url.get_secret_value(), parts.database.engine
+        )
         self.leadership.listen(self._on_announcement)
         self.supervisor = Supervisor()
         parts.database_outage.on_recovery.append(self._after_database_outage)
@@ -106,6 +109,8 @@ class Instance:
         self._figures: QueueFigures | None = None
         self.became_active = asyncio.Event()
         self._changing_role = asyncio.Lock()
+        # The HTTP side's calendar feeds: cached, and on their own small share of the database.
+        self.feeds = CalendarFeeds(self._build_calendar, self._case_ids)
         self.work = self._work_table()
 
     def _work_table(self) -> tuple[Work, ...]:
@@ -244,7 +249,15 @@ class Instance:
             webhook=webhook,
         )
         config = uvicorn.Config(
-            asgi, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=3
+            asgi,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+            # Behind a proxy on this machine, a request's client is the address the proxy names
+            # in X-Forwarded-For: the webhook throttles failed calls per real source address.
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
         )
         server = _Server(config)
         # Owned here: awaited to its end, gracefully when this worker is stopped.
@@ -416,6 +429,7 @@ class Instance:
         await self._announce("deliveries")
 
     async def schedule_changed(self) -> None:
+        self.feeds.invalidate()
         if self.active:
             await self.parts.reminders.replan()
         await self._announce("schedule")
@@ -427,6 +441,8 @@ class Instance:
 
     def _on_announcement(self, payload: str) -> None:
         topic, _, sender = payload.partition(":")
+        if topic == "schedule":
+            self.feeds.invalidate()  # every instance serves calendars
         if sender == self.holder or not self.active:
             return  # done already where it happened, or not ours to do
         if topic == "deliveries":
@@ -488,17 +504,28 @@ class Instance:
             metrics.oldest_pending.set(max(0.0, age))
         return generate_latest(metrics.registry)
 
-    async def case_calendar(self, case_id: str) -> bytes | None:
+    async def case_calendar(self, case_id: str) -> Feed | None:
         """A case's calendar feed (GET /calendar/<case-id>.ics); None when there is no such case.
 
-        Any instance serves it, active or standby: it only reads the database.
+        Any instance serves it, active or standby: it only reads the database, and mostly not
+        even that (``service.feeds``).
         """
-        with self.parts.database_outage.absorbed():
-            async with self.parts.database.reading() as session:
-                return await calendar.case_calendar(
-                    session,
-                    case_id,
-                    now=self.parts.clock(),
-                    domain=self.settings.server.calendar_domain,
-                )
+        try:
+            with self.parts.database_outage.absorbed():
+                return await self.feeds.feed(case_id)
+        except BusyError:
+            pass  # the feeds' share of the database is taken: try later
         raise UnavailableError
+
+    async def _build_calendar(self, case_id: str) -> bytes | None:
+        async with self.parts.database.reading() as session:
+            return await calendar.case_calendar(
+                session,
+                case_id,
+                now=self.parts.clock(),
+                domain=self.settings.server.calendar_domain,
+            )
+
+    async def _case_ids(self) -> set[str]:
+        async with self.parts.database.reading() as session:
+            return await calendar.case_ids(session)

@@ -41,8 +41,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# What Telegram accepts as a webhook's secret_token.
-WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# A webhook's secret_token: Telegram takes 1 to 256 of these characters. It is the only thing
+# that tells a post from Telegram from a forged one carrying any admin's user id, so at least
+# 32 of them (about 190 bits from `hearing-watch secret`), which nobody guesses.
+WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{32,256}$")
+MIN_LOG_KEY = 32
+# The database's password is also replaced wherever a log line shows it, if it is long enough
+# not to eat ordinary words (a test's "postgres"); the URL itself is never printed whole.
+MIN_REDACTED_PASSWORD = 8
+PRINTS_A_FRESH_ONE = "`hearing-watch secret` prints a fresh one"
 
 
 class TelegramSettings(_Section):
@@ -75,7 +82,9 @@ class TelegramSettings(_Section):
     @classmethod
     def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not WEBHOOK_SECRET.match(value.get_secret_value()):
-            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+            raise ValueError(
+                f"must be 32 to 256 characters of A-Z, a-z, 0-9, _ and - ({PRINTS_A_FRESH_ONE})"
+            )
         return value
 
     @model_validator(mode="after")
@@ -137,13 +146,14 @@ class ServerSettings(_Section):
 
 
 class DatabaseSettings(_Section):
-    url: str = "sqlite+aiosqlite:///hearing-watch.db"
+    # A secret: a PostgreSQL URL carries the password (never in a repr or a log).
+    url: SecretStr = SecretStr("sqlite+aiosqlite:///hearing-watch.db")
 
     @field_validator("url")
     @classmethod
-    def _async_driver(cls, value: str) -> str:
+    def _async_driver(cls, value: SecretStr) -> SecretStr:
         try:
-            driver = make_url(value).drivername
+            driver = make_url(value.get_secret_value()).drivername
         except ArgumentError:
             raise ValueError("is not a database URL") from None
         if driver not in SUPPORTED_DRIVERS:
@@ -151,6 +161,11 @@ class DatabaseSettings(_Section):
                 f"must start with sqlite+aiosqlite:/// or postgresql+asyncpg:// (got {driver}://)"
             )
         return value
+
+    @property
+    def password(self) -> str | None:
+        """The password in the URL, if any (for the log's redaction)."""
+        return make_url(self.url.get_secret_value()).password
 
 
 class AccessSettings(_Section):
@@ -233,6 +248,17 @@ class PrivacySettings(_Section):
     # A finished broadcast's delivery rows (which chat was sent what, and when) are deleted this
     # many days after it finished; its figures stay on the broadcast. 0: at the next purge.
     keep_deliveries_days: Annotated[int, Field(ge=0)] = 7
+    # The key of the log's references to chats and people (``c:3f9a1b2c4d``): a secret of the
+    # operator's, preferably from HEARINGWATCH_PRIVACY__LOG_KEY. Without it each start keys them
+    # at random, so that no reader of the log can recompute one; they then match nothing else.
+    log_key: SecretStr | None = None
+
+    @field_validator("log_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_LOG_KEY:
+            raise ValueError(f"must be at least {MIN_LOG_KEY} characters ({PRINTS_A_FRESH_ONE})")
+        return value
 
 
 class Settings(BaseSettings):
@@ -266,6 +292,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # load_settings passes the TOML file's contents as init values: the environment wins.
         return env_settings, init_settings
+
+    def secrets(self) -> list[str]:
+        """Everything the log must never show: the token, the webhook secret, the log key and
+        the database's password (when it is long enough to be told apart from other words)."""
+        values = [
+            secret.get_secret_value()
+            for secret in (self.telegram.token, self.telegram.webhook_secret, self.privacy.log_key)
+            if secret is not None
+        ]
+        password = self.database.password
+        if password and len(password) >= MIN_REDACTED_PASSWORD:
+            values.append(password)
+        return [value for value in values if value]
 
     def require_token(self) -> SecretStr:
         """The bot token, or a ConfigError naming both places it can be set."""

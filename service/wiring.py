@@ -8,6 +8,7 @@ handlers, and the jobs (reminders, progress reports, the purge). ``service.insta
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 async def prepare_database(settings: Settings) -> None:
     """Upgrade the schema and, into an empty schedule, load the seed."""
-    database = Database(settings.database.url)
+    database = Database(settings.database.url.get_secret_value())
     try:
         await upgrade(database.engine)
         async with database.writing() as session:
@@ -55,6 +56,20 @@ async def prepare_database(settings: Settings) -> None:
             logger.info("empty schedule: loaded the seed cases")
     finally:
         await database.dispose()
+
+
+def key_log_references(settings: Settings) -> None:
+    """Key the log's references to chats and people with [privacy] log_key, else at random."""
+    key = settings.privacy.log_key
+    if key is not None:
+        logref.set_key(key.get_secret_value())
+        return
+    logref.set_key(secrets.token_urlsafe(32))
+    logger.warning(
+        "no [privacy] log_key: the log's references to chats are keyed at random for this run,"
+        " so they will not match those of other runs, nor `hearing-watch chat-ref`; set"
+        " HEARINGWATCH_PRIVACY__LOG_KEY (`hearing-watch secret` prints one)"
+    )
 
 
 def engine_settings(settings: DeliverySettings) -> EngineSettings:
@@ -102,9 +117,9 @@ class Parts:
 def build(settings: Settings, *, signals: Signals, clock: Callable[[], datetime] = utcnow) -> Parts:
     """Every part of an instance, wired; ``signals`` is how handlers reach the instance."""
     token = settings.require_token().get_secret_value()
-    logref.set_key(token)
+    key_log_references(settings)
     metrics = Metrics()
-    database = Database(settings.database.url)
+    database = Database(settings.database.url.get_secret_value())
     database_away = database_outage()
     database_away.on_failure.append(metrics.database_errors.inc)
     bot_api_away = Outage("Bot API")
@@ -148,6 +163,7 @@ def build(settings: Settings, *, signals: Signals, clock: Callable[[], datetime]
         ),
         updates_request=updates_request,
         observe_update=metrics.update_seconds.observe,
+        dropped=lambda reason: metrics.updates_dropped.labels(reason).inc(),
     )
     default_language = settings.i18n.default_language
     reminders = Reminders(

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from icalendar import Calendar, Event
+    from icalendar import Calendar, Event, vText
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from storage.models import Case, Hearing, HearingStatus
 from storage.schedule import get_case, hearings_of, local_start
+from storage.text import for_calendar
 
 PRODID = "-//Hearing Watch//Court hearings//EN"
 # How long a hearing with a known hour is shown: courts announce a start, never an end.
@@ -104,6 +106,15 @@ def _place(hearing: Hearing) -> str:
     return ", ".join(part for part in (hearing.court, hearing.address, hearing.city) if part)
 
 
+def _text(value: str, *, multiline: bool = False) -> vText:
+    """Text a person wrote, as an escaped TEXT value: the library escapes the properties it
+    knows but writes an unknown one (X-WR-CALNAME) as given, and no property may hold a
+    control character (RFC 5545), which older rows may still have."""
+    from icalendar import vText  # as in _event
+
+    return vText(for_calendar(value, multiline=multiline))
+
+
 def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
     from icalendar import Event  # imported when a calendar is asked for: 8 MiB otherwise idle
 
@@ -113,8 +124,8 @@ def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
     event.add("uid", event_uid(chain.first, domain))
     event.add("sequence", chain.sequence)
     event.add("dtstamp", now.astimezone(dt.UTC))
-    event.add("summary", SUMMARY.format(title=case.title))
-    event.add("location", _place(hearing))
+    event.add("summary", _text(SUMMARY.format(title=case.title)))
+    event.add("location", _text(_place(hearing)))
     if hearing.time_tba:
         # DTEND of an all-day event is the next day (exclusive, RFC 5545).
         event.add("dtstart", start.date())
@@ -137,7 +148,7 @@ def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
             lines.append(hearing.reason)
     else:
         event.add("status", "CONFIRMED")
-    event.add("description", "\n".join(lines))
+    event.add("description", _text("\n".join(lines), multiline=True))
     return event
 
 
@@ -153,7 +164,7 @@ def build_calendar(
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     # The name a subscribing app shows, and how often it should look again.
-    calendar.add("x-wr-calname", case.title)
+    calendar.add("x-wr-calname", _text(case.title))
     calendar.add("refresh-interval", REFRESH_INTERVAL, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH_INTERVAL))
     for chain in postponement_chains(hearings):
@@ -177,3 +188,8 @@ async def case_calendar(
     hearings = await hearings_of(session, case_id)
     feed: bytes = build_calendar(case, hearings, now=now, domain=domain).to_ical()
     return feed
+
+
+async def case_ids(session: AsyncSession) -> set[str]:
+    """The ids of every case, open or closed: those that have a calendar."""
+    return set((await session.execute(select(col(Case.id)))).scalars())

@@ -70,7 +70,8 @@ class PostgresLeadership:
     """An advisory lock on a dedicated connection with keepalives; LISTEN/NOTIFY on it too."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        # A URL object, whose repr hides the password; made a DSN only to connect.
+        self._url = make_url(url).set(drivername="postgresql")
         self._engine = engine
         self._connection: asyncpg.Connection[Any] | None = None
         self._held = False
@@ -79,17 +80,22 @@ class PostgresLeadership:
     async def acquire(self) -> bool:
         try:
             if self._connection is None or self._connection.is_closed():
-                self._connection = await asyncpg.connect(
-                    self._dsn, timeout=CONNECT_TIMEOUT, server_settings=KEEPALIVES
+                connection = await asyncpg.connect(
+                    self._url.render_as_string(hide_password=False),
+                    timeout=CONNECT_TIMEOUT,
+                    server_settings=KEEPALIVES,
                 )
+                self._connection = connection
                 self._held = False
+                # Standbys hear what other instances announce too: they serve calendars, whose
+                # cache a change of the schedule anywhere makes stale. Listening before trying
+                # for the lock, an instance is never active without hearing.
+                await connection.add_listener(CHANNEL, self._on_notify)
             if not self._held:
                 got = await self._connection.fetchval(
                     "SELECT pg_try_advisory_lock($1)", LOCK_KEY, timeout=PING_TIMEOUT
                 )
                 if got:
-                    # Held only once it also hears what other instances announce.
-                    await self._connection.add_listener(CHANNEL, self._on_notify)
                     self._held = True
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             # A server starting up or going away (57P03, 57P01, a reset): start afresh next time;

@@ -7,6 +7,8 @@ at once, and what the bot needs only for a while is deleted when that while is o
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import broadcasts
-from storage.database import Database
+from storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from storage.models import (
     Broadcast,
     BroadcastStatus,
@@ -32,6 +34,15 @@ from storage.models import (
 ORPHAN_GRACE = timedelta(days=1)
 # The tables /forget and the purge delete from or rewrite.
 PURGED_TABLES = ("deliveries", "subscriptions", "chats", "broadcasts")
+# SQLite's checkpoint cannot empty the write-ahead log while a reader still uses it: it is tried
+# again, each try waiting briefly (it holds the process's write turn meanwhile) and the pauses
+# between tries doubling, for about 15 seconds in all.
+CHECKPOINT_TRIES = 12
+CHECKPOINT_BUSY_MS = 200
+CHECKPOINT_PAUSE = 0.05
+CHECKPOINT_MAX_PAUSE = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,21 +131,43 @@ async def purge_rows(session: AsyncSession, *, now: datetime, keep: timedelta) -
     return Purged(_count(removed), released, _count(orphans))
 
 
-async def scrub(database: Database) -> None:
-    """Make erased rows leave the database's files, as far as the database allows.
+async def scrub(database: Database, *, tries: int = CHECKPOINT_TRIES) -> bool:
+    """Make erased rows leave the database's files, as far as the database allows; whether
+    it could.
 
     SQLite overwrites deleted rows itself (``secure_delete``); the old pages stay in the
-    write-ahead log until a checkpoint, which this runs and which empties the log. PostgreSQL
-    keeps deleted and updated rows in its tables until VACUUM, which this runs on the tables
-    /forget and the purge change. Neither reaches backups, or what the disk keeps of freed
-    blocks.
+    write-ahead log until a checkpoint empties it, which a reader still using the log prevents
+    (the checkpoint then reports itself busy): it is tried again until the readers are done,
+    and the log says so if it never could. PostgreSQL keeps deleted and updated rows in its
+    tables until VACUUM, which this runs on the tables /forget and the purge change. Neither
+    reaches backups, or what the disk keeps of freed blocks.
     """
-    # Outside any transaction: VACUUM refuses to run in one, and a checkpoint in one waits.
-    async with database.autocommit() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text("VACUUM " + ", ".join(PURGED_TABLES)))
-        else:
-            await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    pause = CHECKPOINT_PAUSE
+    for attempt in range(1, tries + 1):
+        # Outside any transaction: VACUUM refuses to run in one, and a checkpoint in one waits.
+        async with database.autocommit() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("VACUUM " + ", ".join(PURGED_TABLES)))
+                return True
+            # Briefly: the turn of every writer of the process waits on this one.
+            await connection.execute(text(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}"))
+            try:
+                result = await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                busy = result.one()[0]
+            finally:
+                await connection.execute(text(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"))
+        if not busy:
+            return True
+        logger.debug("checkpoint busy (try %d of %d); trying again", attempt, tries)
+        if attempt < tries:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, CHECKPOINT_MAX_PAUSE)
+    logger.warning(
+        "could not empty SQLite's write-ahead log after %d tries (a reader kept it busy):"
+        " erased rows stay in the -wal file until the next purge or /forget",
+        tries,
+    )
+    return False
 
 
 async def purge(database: Database, *, now: datetime, keep: timedelta) -> Purged:

@@ -16,17 +16,24 @@ description = "..."
   status = "scheduled"       # scheduled, postponed, held, cancelled
   postponed_to = 2020-01-21  # optional: the date of the hearing it moved to
   reason = "..."             # optional: why it was postponed or cancelled
+  fingerprint = "9f2c..."    # written by export: the hearing as it was then (see below)
 ```
 
 A hearing is known within its case by its key, which export always writes, so an import can
 correct its date or time; one without a key (a file written by hand, the seed) by its local date
 and time. No two hearings of a case share a date and time, in a file or in the database, so
 importing the same file twice changes nothing and an export imports back as it was.
+
+An exported hearing carries the fingerprint of what export found. An import refuses a file whose
+hearings the database has changed since (postponed, cancelled, held, edited), listing them,
+unless forced: importing an old export would otherwise silently undo a postponement. A hearing
+the file already agrees with is no conflict, so importing an edited export twice is fine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import tomllib
@@ -57,6 +64,11 @@ from storage.models import (
     HearingStatus,
 )
 from storage.schedule import hearing_instant, hearings_of, is_zone_name, local_slot, local_start
+from storage.text import normalise_newlines, problem
+
+# /case shows the description with the hearings, in messages of at most 4,096 characters; the
+# bot's own /addcase and /editcase take no more either.
+MAX_DESCRIPTION = 3000
 
 SEED_FILE = Path(__file__).with_name("seed.toml")
 TBA = "tba"
@@ -87,6 +99,23 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _one_line(value: str | None) -> str | None:
+    """A title or a place: printable, on one line."""
+    if value is not None and (wrong := problem(value, multiline=False)):
+        raise ValueError(wrong)
+    return value
+
+
+def _lines(value: str | None) -> str | None:
+    """A description or a reason: printable; line breaks allowed (Windows' ones too)."""
+    if value is None:
+        return None
+    value = normalise_newlines(value)
+    if wrong := problem(value, multiline=True):
+        raise ValueError(wrong)
+    return value
+
+
 def slot_text(slot: tuple[dt.date, dt.time | None]) -> str:
     """'2026-12-16 10:00', or '2026-12-16 tba'."""
     day, at = slot
@@ -104,6 +133,11 @@ class HearingEntry(_Entry):
     status: HearingStatus = HearingStatus.SCHEDULED
     postponed_to: dt.date | None = None
     reason: Annotated[str | None, Field(max_length=500)] = None
+    # The hearing as export found it (see the module's docstring); None in a file by hand.
+    fingerprint: Annotated[str | None, Field(pattern=r"^[0-9a-f]{16}$")] = None
+
+    _printable_place = field_validator("court", "city", "address")(_one_line)
+    _printable_reason = field_validator("reason")(_lines)
 
     @field_validator("time")
     @classmethod
@@ -142,6 +176,19 @@ class CaseEntry(_Entry):
     description: str = ""
     status: CaseStatus = CaseStatus.ACTIVE
     hearings: list[HearingEntry] = []
+
+    _printable_title = field_validator("title")(_one_line)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        value = _lines(value) or ""
+        if len(value) > MAX_DESCRIPTION:
+            raise ValueError(
+                f"{len(value):,} characters, at most {MAX_DESCRIPTION:,} (as /addcase and"
+                " /editcase allow); shorten it"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent_hearings(self) -> Self:
@@ -231,6 +278,84 @@ def _match(items: list[HearingEntry], hearings: list[Hearing]) -> list[Hearing |
     ]
 
 
+def fingerprint(
+    *,
+    day: dt.date,
+    time: str,
+    zone: str,
+    court: str,
+    city: str,
+    address: str | None,
+    status: str,
+    postponed_to: dt.date | None,
+    reason: str | None,
+) -> str:
+    """A digest of a hearing as the file shows it: the same in any database it is imported to
+    (no ids), and different after any change an import could undo."""
+    shown = [
+        day.isoformat(), time, zone, court, city, address or "", str(status),
+        postponed_to.isoformat() if postponed_to else "", reason or "",
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(shown, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def stored_fingerprint(hearing: Hearing, by_id: dict[int | None, Hearing]) -> str:
+    """The fingerprint of a hearing as the database has it (``by_id``: its case's hearings)."""
+    start = local_start(hearing)
+    target = by_id.get(hearing.postponed_to_id) if hearing.postponed_to_id else None
+    return fingerprint(
+        day=start.date(),
+        time=TBA if hearing.time_tba else start.strftime("%H:%M"),
+        zone=hearing.timezone,
+        court=hearing.court,
+        city=hearing.city,
+        address=hearing.address,
+        status=hearing.status,
+        postponed_to=local_start(target).date() if target is not None else None,
+        reason=hearing.reason,
+    )
+
+
+def _entry_fingerprint(item: HearingEntry, default_zone: str) -> str:
+    """The fingerprint the hearing will have once the file's entry is imported."""
+    return fingerprint(
+        day=item.date,
+        time=item.time,
+        zone=item.timezone or default_zone,
+        court=item.court,
+        city=item.city,
+        address=item.address,
+        status=item.status,
+        postponed_to=item.postponed_to,
+        reason=item.reason,
+    )
+
+
+def _changed_since_export(
+    case_index: int,
+    entry: CaseEntry,
+    matches: list[Hearing | None],
+    existing: list[Hearing],
+    default_zone: str,
+) -> list[str]:
+    """The hearings of ``entry`` that the database changed after the file was exported and
+    that the import would change back, as problems."""
+    by_id: dict[int | None, Hearing] = {hearing.id: hearing for hearing in existing}
+    problems = []
+    for index, (item, hearing) in enumerate(zip(entry.hearings, matches, strict=True)):
+        if hearing is None or item.fingerprint is None:
+            continue
+        now = stored_fingerprint(hearing, by_id)
+        if now != item.fingerprint and now != _entry_fingerprint(item, default_zone):
+            problems.append(
+                f"cases[{case_index}].hearings[{index}]: hearing #{hearing.id}"
+                f" ({slot_text(local_slot(hearing))}, {hearing.status}) was changed in the"
+                " database after this file was exported; export again and edit the new file,"
+                " or import with --force to overwrite that change"
+            )
+    return problems
+
+
 def _assign(row: object, values: dict[str, object]) -> bool:
     """Set the attributes that differ; True when any did."""
     changed = False
@@ -242,11 +367,12 @@ def _assign(row: object, values: dict[str, object]) -> bool:
 
 
 async def apply_schedule(
-    session: AsyncSession, schedule: ScheduleFile, *, default_zone: str
+    session: AsyncSession, schedule: ScheduleFile, *, default_zone: str, force: bool = False
 ) -> ImportReport:
     """Insert or update every case and hearing in ``schedule``; others are left alone.
 
-    A hearing the file moves onto the date and time of one it does not name is refused with a
+    A hearing the file moves onto the date and time of one it does not name, and (unless
+    ``force``) one the database changed since the file was exported, are refused with a
     ScheduleFileError listing every such problem; the caller's transaction then changes nothing.
     """
     cases_added = cases_updated = hearings_added = hearings_updated = 0
@@ -276,6 +402,8 @@ async def apply_schedule(
             for index, item in enumerate(entry.hearings)
             if item.slot in left_alone
         ]
+        if not force:
+            clashes += _changed_since_export(case_index, entry, matches, existing, default_zone)
         if clashes:
             problems += clashes
             continue
@@ -359,7 +487,7 @@ async def export_schedule(session: AsyncSession) -> str:
             f"status = {_toml_string(str(case.status))}",
         ]
         hearings = await hearings_of(session, case.id)
-        by_id = {hearing.id: hearing for hearing in hearings}
+        by_id: dict[int | None, Hearing] = {hearing.id: hearing for hearing in hearings}
         for hearing in hearings:
             start = local_start(hearing)
             lines += [
@@ -380,4 +508,5 @@ async def export_schedule(session: AsyncSession) -> str:
                 lines.append(f"  postponed_to = {local_start(target).date().isoformat()}")
             if hearing.reason:
                 lines.append(f"  reason = {_toml_string(hearing.reason)}")
+            lines.append(f"  fingerprint = {_toml_string(stored_fingerprint(hearing, by_id))}")
     return "\n".join(lines) + "\n"

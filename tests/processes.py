@@ -26,6 +26,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+LOG_KEY = "a-log-key-for-the-tests-processes-0123456789"
+
+
 def write_config(
     folder: Path, *, base_url: str, database_url: str, port: int, extra: str = ""
 ) -> Path:
@@ -59,6 +62,8 @@ class BotProcess:
         env = {
             **inherited,
             "HEARINGWATCH_TELEGRAM__TOKEN": self.token,
+            # As an operator sets it (else each start warns that it keys at random).
+            "HEARINGWATCH_PRIVACY__LOG_KEY": LOG_KEY,
             "PYTHONPATH": str(REPOSITORY),
             **self.env,
         }

@@ -167,7 +167,7 @@ async def test_a_change_made_through_a_standby_reaches_the_active_instance_at_on
         telegram={
             "mode": "webhook",
             "webhook_url": "https://bot.example.org/hook",
-            "webhook_secret": "secret",
+            "webhook_secret": "a-webhook-secret-of-32-characters",
         },
     )
     await prepare_database(settings)

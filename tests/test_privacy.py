@@ -7,7 +7,11 @@ The search for a chat's id goes through every table and every column the live da
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,13 +30,13 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import HearingWatchApp
 from service.settings import Settings
 from service.wiring import Parts, prepare_database
-from storage import broadcasts, privacy, queue
+from storage import broadcasts, privacy, queue, subscriptions
 from storage.database import Database
 from storage.models import (
     Broadcast,
@@ -48,7 +52,7 @@ from storage.models import (
 )
 from storage.queue import DeliveryResult
 from storage.schedule_file import SEED_FILE, seed_if_empty
-from tests.conftest import ADMIN_ID, Clock, instance_of, start_bot, stop_bot
+from tests.conftest import ADMIN_ID, Clock, instance_of, start_bot, stop_bot, until
 from tests.fakebot import FakeBotApi, UserRef
 
 ADMIN = UserRef(ADMIN_ID)
@@ -389,7 +393,7 @@ async def test_the_active_instance_purges_soon_after_it_starts(
     settings: Settings, clock: Clock
 ) -> None:
     await prepare_database(settings)
-    database = Database(settings.database.url)
+    database = Database(settings.database.url.get_secret_value())
     async with database.writing() as session:
         session.add(Chat(id=301, type=ChatType.PRIVATE, created_at=clock.now - timedelta(days=2)))
 
@@ -417,6 +421,71 @@ async def test_sqlite_overwrites_what_it_deletes(database: Database) -> None:
         pytest.skip("a SQLite setting")
     async with database.reading() as session:
         assert (await session.execute(text("PRAGMA secure_delete"))).scalar_one() == 1
+
+
+async def add_a_case(database: Database) -> None:
+    async with database.writing() as session:
+        session.add(Case(id="x", title="X"))
+
+
+def wal_size(database: Database) -> int:
+    path = Path(f"{make_url(database.url).database}-wal")
+    return path.stat().st_size if path.exists() else 0
+
+
+@contextlib.asynccontextmanager
+async def erased_while_a_reader_looks(database: Database) -> AsyncIterator[Callable[[], None]]:
+    """A chat erased while another connection keeps reading the snapshot from before; yields
+    what lets the reader go."""
+    async with database.writing() as session:
+        await subscriptions.subscribe(session, chat_id=301, chat_type=ChatType.PRIVATE, case_id="x")
+    done = asyncio.Event()
+    reading = asyncio.Event()
+
+    async def reader() -> None:
+        async with database.reading() as session:
+            await session.execute(text("SELECT count(*) FROM chats"))
+            reading.set()
+            await done.wait()
+
+    task = asyncio.create_task(reader())
+    await reading.wait()
+    async with database.writing() as session:
+        await privacy.erase_chat(session, chat_id=301)
+    try:
+        yield done.set
+    finally:
+        done.set()
+        await task
+
+
+async def test_the_checkpoint_is_tried_again_until_no_reader_holds_the_log(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16: a busy checkpoint left the erased rows' pages in the write-ahead log."""
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write-ahead log")
+    await add_a_case(database)
+    caplog.set_level(logging.DEBUG, logger="storage.privacy")
+    async with erased_while_a_reader_looks(database) as let_go:
+        assert wal_size(database) > 0
+        scrubbing = asyncio.create_task(privacy.scrub(database))
+        await until(lambda: scrubbing.done() or "checkpoint busy" in caplog.text)
+        let_go()
+        assert await scrubbing
+    assert wal_size(database) == 0
+
+
+async def test_a_checkpoint_that_never_gets_through_says_so(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write-ahead log")
+    await add_a_case(database)
+    async with erased_while_a_reader_looks(database):
+        assert not await privacy.scrub(database, tries=2)
+        assert wal_size(database) > 0
+    assert "could not empty SQLite's write-ahead log after 2 tries" in caplog.text
 
 
 def test_keep_deliveries_days_defaults_to_a_week_and_is_never_negative() -> None:

@@ -176,7 +176,9 @@ async def test_all_means_the_configured_reminders_even_after_they_change(
     await stop_bot(app)
 
     # The operator changes [reminders] offsets: "all" follows the new ones.
-    changed = make_settings(fake, settings.database.url, reminders={"offsets": ["10m"]})
+    changed = make_settings(
+        fake, settings.database.url.get_secret_value(), reminders={"offsets": ["10m"]}
+    )
     app = await start_bot(changed, clock)
     try:
         await add_hearing(fake, "10:00")

@@ -18,7 +18,7 @@ def write(path: Path, text: str) -> Path:
 def test_defaults_without_a_file() -> None:
     """With no config.toml and no variables the defaults hold, token absent."""
     settings = load_settings()
-    assert settings.database.url == "sqlite+aiosqlite:///hearing-watch.db"
+    assert settings.database.url.get_secret_value() == "sqlite+aiosqlite:///hearing-watch.db"
     assert settings.telegram.base_url == "https://api.telegram.org/bot"
     assert settings.schedule.timezone == "Asia/Almaty"
     assert settings.telegram.token is None
@@ -35,7 +35,7 @@ def test_file_values_are_read(tmp_path: Path) -> None:
     settings = load_settings(str(path))
     assert settings.require_token().get_secret_value() == "1:abc"
     assert settings.telegram.base_url == "http://127.0.0.1:8081/bot"
-    assert settings.database.url.startswith("postgresql+asyncpg://")
+    assert settings.database.url.get_secret_value().startswith("postgresql+asyncpg://")
     assert settings.access.admins == {1, 2}
     assert settings.schedule.zone.key == "Europe/Vilnius"
 

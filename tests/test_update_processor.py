@@ -11,6 +11,7 @@ from telegram.request import HTTPXRequest
 
 from bot.app import build_application
 from bot.updates import PerChatUpdateProcessor
+from tests.conftest import until
 
 SENT = datetime(2026, 1, 21, 10, 0, tzinfo=UTC)
 
@@ -122,6 +123,58 @@ async def test_an_update_cancelled_while_waiting_lets_the_next_wait_for_the_runn
         third.release.set()
         await asyncio.gather(running, last)
     assert log == ["1 start", "1 end", "3 start", "3 end"]
+
+
+async def test_a_chat_with_many_waiting_updates_holds_one_slot_and_others_get_theirs() -> None:
+    """Issue 16: an update took a slot before waiting for its chat's turn, so a few hundred
+    updates of one chat at once held every slot while other chats waited."""
+    processor = PerChatUpdateProcessor(2)
+    log: list[str] = []
+    flooder = Handling(log, "a1")
+    other = Handling(log, "b")
+
+    async def quick() -> None:
+        log.append("a")
+
+    async with processor:
+        tasks = [asyncio.create_task(processor.process_update(update_in(1, 1), flooder.run()))]
+        await flooder.started.wait()
+        tasks += [
+            asyncio.create_task(processor.process_update(update_in(1, n), quick()))
+            for n in range(2, 12)
+        ]
+        tasks.append(asyncio.create_task(processor.process_update(update_in(2, 99), other.run())))
+        async with asyncio.timeout(5):
+            await other.started.wait()  # chat 2 runs while chat 1's ten wait behind its first
+        other.release.set()
+        flooder.release.set()
+        await asyncio.gather(*tasks)
+    assert log.count("a") == 10
+
+
+async def test_a_chats_queue_is_bounded_and_what_overflows_is_dropped_and_counted() -> None:
+    dropped: list[str] = []
+    processor = PerChatUpdateProcessor(8, max_waiting_per_chat=3, dropped=dropped.append)
+    log: list[str] = []
+    first = Handling(log, "1")
+    ran: list[int] = []
+
+    async def handle(n: int) -> None:
+        ran.append(n)
+
+    async with processor:
+        tasks = [asyncio.create_task(processor.process_update(update_in(7, 1), first.run()))]
+        await first.started.wait()
+        waiting = [handle(n) for n in range(2, 12)]
+        for n, coroutine in enumerate(waiting, start=2):
+            tasks.append(asyncio.create_task(processor.process_update(update_in(7, n), coroutine)))
+        await until(lambda: len(dropped) == 7)
+        first.release.set()
+        await asyncio.gather(*tasks)
+        # Once the queue has room again, the chat is heard again.
+        await processor.process_update(update_in(7, 12), handle(12))
+    assert ran == [2, 3, 4, 12]  # the first three to queue, in order; the rest never ran
+    assert dropped == ["chat_queue_full"] * 7
 
 
 def test_the_application_uses_it() -> None:

@@ -484,11 +484,17 @@ class FakeBotApi:
         )
 
     async def _messages(self, request: web.Request) -> web.Response:
-        """For a client in another process: private chats write ``[{chat_id, text}, ...]``."""
+        """For a client in another process: chats write ``[{chat_id, text}, ...]``, private
+        ones unless the chat is a group the fake knows; an item may name its sender
+        (``user_id``, else the chat's id) and be a forward of someone else's (``forwarded``)."""
         update_ids = []
         for item in await request.json():
             chat = self.chats.get(item["chat_id"]) or self.private_chat(UserRef(item["chat_id"]))
-            self.send_text(chat, UserRef(chat.id), item["text"])
+            user = UserRef(item.get("user_id", chat.id))
+            if item.get("forwarded"):
+                self.forward_text(chat, user, item["text"], origin=UserRef(1))
+            else:
+                self.send_text(chat, user, item["text"])
             update_ids.append(self._updates[-1]["update_id"])
         return web.json_response(update_ids)
 
@@ -657,6 +663,18 @@ class FakeBotApi:
         self._push("message", message)
         return message
 
+    def forward_text(self, chat: ChatRef, user: UserRef, text: str, *, origin: UserRef) -> Json:
+        """``user`` forwards into ``chat`` a message that ``origin`` wrote (``forward_origin``,
+        Bot API 7.0); a command in it keeps its entity, as Telegram keeps it."""
+        message = self._user_message(chat, user, text, as_chat=False)
+        message["forward_origin"] = {
+            "type": "user",
+            "date": message["date"],
+            "sender_user": origin.to_dict(),
+        }
+        self._push("message", message)
+        return message
+
     def text_update(
         self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool = False
     ) -> Json:
@@ -783,13 +801,17 @@ class FakeBotApi:
             if self.webhook is not None:  # set while this call waited
                 raise ApiError(409, GET_UPDATES_CONFLICT)
         handed = self._updates[:limit]
+        self._handed(handed)
+        return handed
+
+    def _handed(self, updates: list[Json]) -> None:
+        """Updates leave for the bot (by getUpdates or a webhook post): their timings start."""
         now = time.time()
-        for update in handed:
+        for update in updates:
             timing = self.timings.get(update["update_id"])
             if timing is not None and timing.handed_at is None:
                 timing.handed_at = now
                 self._unanswered.setdefault(timing.chat_id, deque()).append(timing)
-        return handed
 
     # --- webhook ---------------------------------------------------------------------------
 
@@ -852,6 +874,7 @@ class FakeBotApi:
             if hook is None:
                 return
             update = self._updates[0]
+            self._handed([update])  # timed as getUpdates times what it hands out
             if hook.wants(update) and not await self._post(hook, update):
                 await asyncio.sleep(self.webhook_retry_delay)
                 continue
