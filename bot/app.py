@@ -17,6 +17,7 @@ from bot.handlers import (
     calendar,
     chats,
     common,
+    guided,
     language,
     privacy,
     reminders,
@@ -71,6 +72,8 @@ def build_application(
     privacy.register(app)
     staff.register(app)
     broadcasts.register(app)
+    # /cancel, the guided questions' buttons, and typed answers (text that is no command).
+    guided.register(app)
     reminders.register(app)
     common.register_last(app)
     return app

@@ -14,7 +14,7 @@ from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import broadcasts
+from storage import broadcasts, flows
 from storage.database import Database
 from storage.models import (
     Broadcast,
@@ -94,7 +94,7 @@ async def purge_rows(session: AsyncSession, *, now: datetime, keep: timedelta) -
     subscriptions of closed cases whose notice went out, and chats that follow nothing and
     wait for nothing."""
     old = select(col(Broadcast.id)).where(
-        col(Broadcast.status) == BroadcastStatus.DONE,
+        col(Broadcast.status).in_([BroadcastStatus.DONE, BroadcastStatus.STOPPED]),
         col(Broadcast.finished_at) < now - keep,
     )
     # Broadcasts finished before their figures were stored get them now, before the rows go.
@@ -117,6 +117,8 @@ async def purge_rows(session: AsyncSession, *, now: datetime, keep: timedelta) -
     orphans = await session.execute(
         delete(Chat).where(~following, ~waiting, col(Chat.created_at) < now - ORPHAN_GRACE)
     )
+    # Guided staff commands nobody finished: what staff typed into them goes too.
+    await flows.purge_expired(session, now=now)
     return Purged(_count(removed), released, _count(orphans))
 
 

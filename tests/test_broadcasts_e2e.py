@@ -14,6 +14,7 @@ from service.wiring import Parts
 from storage.models import Chat, Subscription
 from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
+from tests.staffing import confirmed, grant
 
 ADMIN = UserRef(ADMIN_ID)
 MODERATOR = UserRef(777)
@@ -61,7 +62,7 @@ async def test_outcome_preview_send_progress_and_report(
 ) -> None:
     chats = await subscribers(fake)
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator = fake.private_chat(MODERATOR)
     text = "The court ruled <b>against</b> deportation & released him.\nHe is free."
     preview = await fake.say(moderator, MODERATOR, f"/outcome #4 {text}")
@@ -146,7 +147,7 @@ async def test_a_moderator_who_blocked_the_bot_is_not_edited_for_ever(
 ) -> None:
     await subscribers(fake)
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator = fake.private_chat(MODERATOR)
     preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
     await fake.click(moderator, MODERATOR, preview, buttons(preview)["Send to 7 chats"])
@@ -213,12 +214,12 @@ async def test_send_refuses_a_preview_the_schedule_overtook(
 ) -> None:
     chats = await subscribers(fake)
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator = fake.private_chat(MODERATOR)
     outcome = await fake.say(moderator, MODERATOR, "/outcome #4 He was released.")
     news = await fake.say(moderator, MODERATOR, "/update tabarak Come to the court.")
 
-    await fake.say(admin, ADMIN, "/postpone #4 2027-01-01 tba")
+    await confirmed(fake, admin, ADMIN, "/postpone #4 2027-01-01 tba")
     answer = await fake.click(moderator, MODERATOR, outcome, buttons(outcome)["Send to 7 chats"])
     assert answer["text"] == "Hearing #4 is postponed now; nothing was sent."
     prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
@@ -240,7 +241,7 @@ async def test_only_its_author_or_an_admin_sends_a_preview_within_a_day(
     await subscribers(fake)
     admin = fake.private_chat(ADMIN)
     for user in (MODERATOR, OTHER_MODERATOR):
-        await fake.say(admin, ADMIN, f"/grant {user.id}")
+        await grant(fake, ADMIN, user)
     moderator, other = fake.private_chat(MODERATOR), fake.private_chat(OTHER_MODERATOR)
     preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
     send = buttons(preview)["Send to 7 chats"]

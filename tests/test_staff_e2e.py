@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.context import HearingWatchApp
-from bot.staff_texts import ADMINS_ONLY, NOT_STAFF, PRIVATE_ONLY
+from bot.staff_texts import ADMINS_ONLY, NOT_STAFF, NOT_YOURS_TO_CONFIRM, PRIVATE_ONLY
 from storage import schedule
 from storage.database import Database
 from storage.models import Hearing
 from tests.conftest import ADMIN_ID, Clock
 from tests.fakebot import ChatRef, FakeBotApi, UserRef
 from tests.snapshot import snapshot
+from tests.staffing import asked_to_confirm, confirmed, grant, press_confirm
 
 ADMIN = UserRef(ADMIN_ID)
 MODERATOR = UserRef(777)
@@ -74,9 +75,16 @@ async def test_admin_and_moderator_journey(bot: HearingWatchApp, fake: FakeBotAp
     await fake.say(alice, ALICE, "/subscribe free-ali")
     await fake.say(group, ALICE, "/subscribe free-ali")
 
-    reply = await fake.say(admin, ADMIN, f"/postpone #{first} 2026-12-21 tba the judge is ill")
+    prompt = await asked_to_confirm(
+        fake, admin, ADMIN, f"/postpone #{first} 2026-12-21 tba the judge is ill"
+    )
+    assert "Postpone this hearing? A notice goes to 2 subscribed chats." in prompt["text"]
+    assert "Now: 21 December 2026, time not announced" in prompt["text"]  # the notice itself
+    assert not any("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id))
+    await press_confirm(fake, admin, ADMIN, prompt)
+    reply = fake.messages[(admin.id, prompt["message_id"])]
+    await fake.wait_for(lambda: "Sending this to 2 subscribed chats" in reply["text"])
     assert "Hearing postponed" in reply["text"]
-    assert "Sending this to 2 subscribed chats" in reply["text"]
     for chat in (alice, group):
         notice = await received(fake, chat, "Hearing postponed")
         assert "Was: 16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in notice
@@ -102,13 +110,18 @@ async def test_admin_and_moderator_journey(bot: HearingWatchApp, fake: FakeBotAp
     assert again["text"] == "This was done already; nothing changed."
     assert sum("Hearing cancelled" in m["text"] for m in fake.sent_to(alice.id)) == 1
 
-    assert "now a moderator" in (await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}"))["text"]
+    prompt = await asked_to_confirm(fake, admin, ADMIN, f"/grant {MODERATOR.id}")
+    assert prompt["text"].startswith(f"Make {MODERATOR.id} a moderator?")
+    await press_confirm(fake, admin, ADMIN, prompt)
+    shown = fake.messages[(admin.id, prompt["message_id"])]
+    await fake.wait_for(lambda: "now a moderator" in shown["text"])
     third = hearing_id(
         await fake.say(
             admin, ADMIN, "/addhearing free-ali 2027-02-01 09:30 Zharkent court; Zharkent"
         )
     )
-    reply = await fake.say(moderator, MODERATOR, f"/postpone #{third} 2027-02-08 09:30")
+    # The moderator confirms their own postponement.
+    reply = await confirmed(fake, moderator, MODERATOR, f"/postpone #{third} 2027-02-08 09:30")
     assert "Hearing postponed" in reply["text"]
     listed = await fake.say(moderator, MODERATOR, "/hearings free-ali")
     assert "8 February 2027, 09:30" in listed["text"]
@@ -144,6 +157,7 @@ async def test_close_case_asks_first_and_tells_subscribers(
     await fake.say(alice, ALICE, "/subscribe tabarak")
     prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
     assert "a notice goes to 1 subscribed chat." in prompt["text"]
+    assert "Case closed: Tilek Tabarak" in prompt["text"]  # the notice, before it goes
     keep = await fake.click(admin, ADMIN, prompt, button(prompt, "Keep it"))
     assert keep["callback_query_id"]
     assert "tabarak" in (await fake.say(alice, ALICE, "/cases"))["text"]
@@ -182,7 +196,7 @@ async def test_refusals_change_nothing_and_say_why(
     bot: HearingWatchApp, fake: FakeBotApi, db: Database, command: str, sender: str
 ) -> None:
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     await fake.say(admin, ADMIN, f"/revoke {MODERATOR.id}")
     before = await snapshot(db)
     group = fake.group(GROUP_ID)
@@ -207,19 +221,23 @@ async def test_a_moderator_cannot_press_an_admins_confirm_button(
     bot: HearingWatchApp, fake: FakeBotApi, db: Database
 ) -> None:
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
     before = await snapshot(db)
     moderator = fake.private_chat(MODERATOR)
     answer = await fake.click(moderator, MODERATOR, prompt, button(prompt, "Close the case"))
-    assert answer["text"] == NOT_STAFF
+    assert answer["text"] == NOT_YOURS_TO_CONFIRM
+    answer = await fake.click(moderator, MODERATOR, prompt, button(prompt, "Keep it"))
+    assert answer["text"] == NOT_YOURS_TO_CONFIRM  # nor cancel it
     assert await snapshot(db) == before
+    # A plain user learns nothing more than a moderator would.
+    answer = await fake.click(fake.private_chat(ALICE), ALICE, prompt, button(prompt, "Close"))
+    assert answer["text"] == NOT_STAFF
 
 
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("/addcase", "Give the new case's id and its title."),
         ("/addcase Bad_Id Title", "is not a case id"),
         ("/addcase tabarak Again", "exists already"),
         ("/addhearing tabarak 2026-13-01 10:00 C; Z", "is not a date; write it as YYYY-MM-DD"),
@@ -312,7 +330,7 @@ async def test_staff_see_their_commands_in_the_menu(bot: HearingWatchApp, fake: 
     assert {"cases", "addcase", "postpone", "audit"} <= set(admin_menu)
     admin = fake.private_chat(ADMIN)
     fake.private_chat(MODERATOR)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator_menu = scoped(MODERATOR.id)
     assert moderator_menu is not None
     assert "postpone" in moderator_menu
@@ -327,8 +345,7 @@ async def test_a_staff_command_in_a_group_tells_nobody_who_is_staff(
     bot: HearingWatchApp, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Staff, non-staff and an anonymous admin get the same answer; the refusal logs no id."""
-    admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     group = fake.group(GROUP_ID)
     fake.set_member(group, ADMIN, "administrator")
     answers = {
@@ -352,10 +369,14 @@ async def test_the_hour_of_a_hearing_is_announced_not_postponed(
     )
     await fake.say(alice, ALICE, "/subscribe tabarak")
 
-    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} time 10:00"))["text"]
+    prompt = await asked_to_confirm(fake, admin, ADMIN, f"/edithearing #{number} time 10:00")
     announced = (
         "The hour of the hearing on 16 December 2026 is announced: 10:00 (Asia/Almaty, UTC+5)"
     )
+    assert "Correct when this hearing takes place? It is not postponed" in prompt["text"]
+    assert announced in prompt["text"]
+    await press_confirm(fake, admin, ADMIN, prompt)
+    reply = (await confirmed_text(fake, admin, prompt))["text"]
     assert "Hour announced" in reply
     assert announced in reply
     assert "Sending this to 1 subscribed chat" in reply
@@ -366,9 +387,9 @@ async def test_the_hour_of_a_hearing_is_announced_not_postponed(
     assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in case
     assert "16 December 2026, time not announced" not in case
 
-    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} time 11:30"))["text"]
+    reply = (await confirmed(fake, admin, ADMIN, f"/edithearing #{number} time 11:30"))["text"]
     assert "starts at 11:30 (Asia/Almaty, UTC+5), not at 10:00" in reply
-    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} date 2026-12-17"))["text"]
+    reply = (await confirmed(fake, admin, ADMIN, f"/edithearing #{number} date 2026-12-17"))["text"]
     assert "Date corrected" in reply
     notice = await received(fake, alice, "Date corrected")
     assert (
@@ -436,3 +457,12 @@ async def test_two_hearings_of_a_case_never_share_a_date_and_time(
         assert reply.startswith("⚠️"), command
         assert expected in reply, (command, reply)
     assert await snapshot(db) == before
+
+
+async def confirmed_text(
+    fake: FakeBotApi, chat: ChatRef, prompt: dict[str, object]
+) -> dict[str, object]:
+    """A confirmation once its Confirm was pressed and it shows what was done."""
+    shown = fake.messages[(chat.id, int(str(prompt["message_id"])))]
+    await fake.wait_for(lambda: "reply_markup" not in shown or "Sending" in shown["text"])
+    return shown
