@@ -87,6 +87,7 @@ MONTH: Final = "m"  # "mYYYY-MM": show another month of the calendar
 PAST: Final = "p"  # a day before the first allowed: refused
 INERT: Final = "-"  # a label (a weekday's name, padding): nothing
 
+WHICH_HEARING = N_("Which hearing?")
 CHOOSE_OR_TYPE_CASE = N_("Choose one, or type its id.")
 CHOOSE_OR_TYPE_HEARING = N_("Choose one, or type its number as #N; /hearings lists them all.")
 NOT_ANNOUNCED = N_("Not announced")
@@ -416,7 +417,7 @@ def hearing_step(command: str, rule: HearingRule, *, recent: bool = False) -> St
             for h in hearings
         )
         hint = env.t(CHOOSE_OR_TYPE_HEARING) if hearings else env.t(NO_HEARINGS)
-        return Question(f"{env.t('Which hearing?')}\n{hint}", rows)
+        return Question(f"{env.t(WHICH_HEARING)}\n{hint}", rows)
 
     async def take(env: Env, _answers: Answers, text: str) -> str:
         number = _hearing_id(command, text.strip())

@@ -90,6 +90,7 @@ STAFF_COMMANDS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("postpone", N_("Postpone a hearing: /postpone #N YYYY-MM-DD HH:MM|tba [reason]")),
         ("hearings", N_("Upcoming hearings with their ids")),
         ("staff", N_("Admins and moderators")),
+        ("cancel", N_("Leave a command half-way, changing nothing")),
     ),
     Role.ADMIN: (
         ("addcase", N_("Add a case: /addcase <id> <title>")),

@@ -372,3 +372,115 @@ async def test_a_restart_in_the_middle_continues_the_flow(
         assert "Added the case free-ali: Ali Free" in done["text"]
     finally:
         await stop_bot(second)
+
+
+@pytest.mark.parametrize(
+    ("language", "questions", "month", "not_announced", "preview"),
+    [
+        (
+            "ru",
+            ("Какое заседание?", "На какое число?", "Во сколько?", "Почему заседание перенесли?"),
+            "ноябрь 2026",
+            "Не объявлено",
+            "Перенести это заседание? Уведомление уйдёт в 2 подписанных чата.",
+        ),
+        (
+            "kk",
+            ("Қай отырыс?", "Қай күнге?", "Сағат нешеде?", "Отырыс неге кейінге қалдырылды?"),
+            "Қараша 2026",
+            "Хабарланбаған",
+            "Бұл отырысты кейінге қалдырасыз ба? Хабарландыруды 2 жазылған чат алады.",
+        ),
+    ],
+)
+async def test_the_questions_and_the_preview_in_the_staff_members_language(
+    bot: HearingWatchApp,
+    fake: FakeBotApi,
+    language: str,
+    questions: tuple[str, ...],
+    month: str,
+    not_announced: str,
+    preview: str,
+) -> None:
+    number = await add_hearing(fake)
+    for reader, code in ((ALICE, "ru"), (UserRef(1002), "kk")):
+        chat = fake.private_chat(reader)
+        await fake.say(chat, reader, f"/language {code}")
+        await fake.say(chat, reader, "/subscribe tabarak")
+    staff = UserRef(ADMIN_ID, language_code=language)
+    phone = fake.private_chat(staff)
+    question = await fake.say(phone, staff, "/postpone")
+    assert question["text"].startswith(questions[0])
+    calendar = await press(fake, phone, staff, question, f"#{number} ·")
+    assert calendar["text"].startswith(questions[1])
+    assert month in buttons(calendar)
+    hours = await press(fake, phone, staff, calendar, "30")
+    assert hours["text"].startswith(questions[2])
+    assert not_announced in buttons(hours)
+    reason = await press(fake, phone, staff, hours, not_announced)
+    assert reason["text"].startswith(questions[3])
+    shown = await fake.say(phone, staff, "судья заболел")
+    assert shown["text"].startswith(preview)
+    # What each language's chats will read, and how many read it.
+    assert "Қазақша — 1 чат" in shown["text"]
+    assert "Русский — 1 чат" in shown["text"]
+    assert "Заседание перенесено" in shown["text"]
+    assert "Сот отырысы кейінге қалдырылды" in shown["text"]
+
+
+class Thumb:
+    """A staff member's thumb on a phone, counted: taps (a button, Send, the menu) and
+    keystrokes (each character typed)."""
+
+    def __init__(self, fake: FakeBotApi, chat: ChatRef, user: UserRef) -> None:
+        self.fake, self.chat, self.user = fake, chat, user
+        self.taps = 0
+        self.keystrokes = 0
+
+    async def menu(self, command: str) -> Json:
+        """Open the command menu and pick a command: two taps, nothing typed."""
+        self.taps += 2
+        return await self.fake.say(self.chat, self.user, command)
+
+    async def type(self, text: str) -> Json:
+        """Type ``text`` and tap Send."""
+        self.keystrokes += len(text)
+        self.taps += 1
+        return await self.fake.say(self.chat, self.user, text)
+
+    async def press(self, message: Json, label: str) -> Json:
+        self.taps += 1
+        return await press(self.fake, self.chat, self.user, message, label)
+
+    async def confirm(self, message: Json) -> None:
+        self.taps += 1
+        await press_confirm(self.fake, self.chat, self.user, message)
+
+
+async def test_taps_and_keystrokes_to_postpone_a_hearing(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    """The figures the README quotes: guided from the menu (the hearing by button, the date on
+    next month's calendar, the hour typed, no reason) against the typed line."""
+    number = await add_hearing(fake)
+    assert number == 5  # a one-digit id in the line below
+    admin = fake.private_chat(ADMIN)
+    guided = Thumb(fake, admin, ADMIN)
+    question = await guided.menu("/postpone")
+    calendar = await guided.press(question, f"#{number} ·")
+    await fake.click(admin, ADMIN, calendar, label_of(calendar, "»"))  # next month
+    guided.taps += 1
+    shown = fake.messages[(admin.id, calendar["message_id"])]
+    await fake.wait_for(lambda: "December 2026" in buttons(shown))
+    hours = await guided.press(shown, "21")
+    reason = await guided.type("10:00")
+    preview = await guided.press(reason, "Skip")
+    await guided.confirm(preview)
+    assert (guided.taps, guided.keystrokes) == (8, 5)
+
+    await add_hearing(fake, "2026-12-17 10:00")
+    typed = Thumb(fake, admin, ADMIN)
+    line = await typed.type("/postpone #6 2026-12-22 10:00")
+    await typed.confirm(line)
+    assert (typed.taps, typed.keystrokes) == (2, 29)
+    assert hours["text"].startswith("At what time?")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -466,3 +467,80 @@ async def confirmed_text(
     shown = fake.messages[(chat.id, int(str(prompt["message_id"])))]
     await fake.wait_for(lambda: "reply_markup" not in shown or "Sending" in shown["text"])
     return shown
+
+
+async def test_a_confirmation_is_refused_after_a_day_or_once_the_hearing_changed(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database, clock: Clock
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    number = hearing_id(
+        await fake.say(
+            admin, ADMIN, "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent"
+        )
+    )
+    stale = await asked_to_confirm(fake, admin, ADMIN, "/closecase tabarak")
+    moved = await asked_to_confirm(fake, admin, ADMIN, f"/postpone #{number} 2026-12-21 10:00")
+    await fake.say(admin, ADMIN, f"/edithearing #{number} court Panfilov district court")
+    before = await snapshot(db)
+
+    answer = await press_confirm(fake, admin, ADMIN, moved)
+    assert answer["text"] == (
+        f"Hearing #{number} was changed meanwhile by another staff member: it is now on"
+        " 2026-12-16 10:00, Panfilov district court, Zharkent. Nothing of yours was changed or"
+        " sent; look at it again."
+    )
+    shown = fake.messages[(admin.id, moved["message_id"])]
+    await fake.wait_for(lambda: "⚠️ Hearing" in shown["text"])
+    assert "reply_markup" not in shown  # this preview can never be right again
+
+    clock.now += timedelta(days=1, minutes=1)
+    answer = await press_confirm(fake, admin, ADMIN, stale)
+    assert answer["text"] == (
+        "This is more than a day old, so nothing was changed or sent. Send the command again."
+    )
+    await fake.say(alice, ALICE, "/mysubs")
+    assert await snapshot(db) == before
+    assert not [m for m in fake.sent_to(alice.id) if "Case closed" in m["text"]]
+
+
+async def test_two_moderators_postpone_one_hearing_at_once(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database
+) -> None:
+    """Both see the hearing scheduled and confirm together (in two chats, handled at the same
+    time): one postponement, one notice per chat, and the second is told what happened."""
+    admin = fake.private_chat(ADMIN)
+    others = [UserRef(778), UserRef(779)]
+    for user in others:
+        await grant(fake, ADMIN, user)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    number = hearing_id(
+        await fake.say(
+            admin, ADMIN, "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent"
+        )
+    )
+    chats = [fake.private_chat(user) for user in others]
+    prompts = [
+        await asked_to_confirm(fake, chat, user, f"/postpone #{number} 2026-12-{day} 10:00")
+        for chat, user, day in zip(chats, others, (21, 23), strict=True)
+    ]
+    answers = await asyncio.gather(
+        *(
+            press_confirm(fake, chat, user, prompt)
+            for chat, user, prompt in zip(chats, others, prompts, strict=True)
+        )
+    )
+    refused = [a["text"] for a in answers if a.get("text")]
+    assert len(refused) == 1
+    assert refused[0].startswith(f"Hearing #{number} was postponed meanwhile")
+    await fake.wait_for(
+        lambda: any("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id))
+    )
+    await fake.say(alice, ALICE, "/mysubs")
+    assert sum("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id)) == 1
+    async with db.reading() as session:
+        hearings = await schedule.hearings_of(session, "tabarak")
+    december = [h for h in hearings if h.starts_at.year == 2026 and h.status == "scheduled"]
+    assert len(december) == 1  # the one it moved to; it was not moved twice
