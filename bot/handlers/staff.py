@@ -121,7 +121,7 @@ async def _ask_to_confirm(
         pending_id = await staff.create_pending(
             session, actor=call.actor.user_id, request=proposal.request, now=_now(call)
         )
-    head = f"{question}\n<i>{t(say.NOTHING_BEFORE_CONFIRM)}</i>"
+    head = f"{question}\n\n<i>{t(say.NOTHING_BEFORE_CONFIRM)}</i>"
     blocks = show.preview_blocks(t, texts, audience)
     messages = [f"{head}\n\n{blocks[0]}", *blocks[1:]]
     for text in messages[:-1]:
