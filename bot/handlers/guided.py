@@ -32,6 +32,7 @@ from bot import guided
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
 from bot.guided import Answers, Flow, Question, Step
+from bot.guided_flows import FLOWS
 from bot.handlers.staff_access import Actor, Handler, relayed, staff_command
 from bot.texts import split_message
 from jobs import logref
@@ -244,7 +245,7 @@ async def start(message: Message, context: Context, actor: Actor, flow: Flow, ar
 
 def flow_command(command: str, finisher: Finisher) -> Handler:
     """The handler of a flow command: staff only, then the flow (``finisher`` at its end)."""
-    flow = guided.FLOWS[command]
+    flow = FLOWS[command]
     _FINISHERS[command] = finisher
 
     async def callback(message: Message, context: Context, actor: Actor, args: str) -> None:
@@ -264,7 +265,7 @@ async def _open_flow(
         state = await flows.current(session, user_id=call.actor.user_id)
     if state is None:
         return None
-    flow = guided.FLOWS.get(state.command)
+    flow = FLOWS.get(state.command)
     expired = state.expired(call.context.bot_data.clock())
     if flow is None or expired or not _allowed(flow, call.actor):
         async with call.context.bot_data.database.writing() as session:
