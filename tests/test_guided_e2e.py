@@ -484,3 +484,25 @@ async def test_taps_and_keystrokes_to_postpone_a_hearing(
     await typed.confirm(line)
     assert (typed.taps, typed.keystrokes) == (2, 29)
     assert hours["text"].startswith("At what time?")
+
+
+async def test_the_person_picker_comes_and_goes_with_its_question(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    admin = fake.private_chat(ADMIN)
+
+    async def asked(command: str, question: str) -> None:
+        fake.send_text(admin, ADMIN, command)
+        await fake.wait_for(
+            lambda: any(m["text"].startswith(question) for m in fake.sent_to(admin.id)[-3:])
+        )
+
+    await asked("/grant", "Who should become a moderator?")
+    await asked("/revoke", "Who should no longer be a moderator?")  # replaces /grant
+    assert fake.reply_keyboard(admin.id) is not None
+    await asked("/closecase", "Which case should be closed?")  # no picker for this one
+    assert fake.reply_keyboard(admin.id) is None
+    await asked("/grant", "Who should become a moderator?")
+    assert fake.reply_keyboard(admin.id) is not None
+    await asked("/cancel", FLOW_CANCELLED)
+    assert fake.reply_keyboard(admin.id) is None

@@ -70,6 +70,8 @@ class Call:
     async def send(self, text: str, markup: ReplyMarkup | None = None) -> Message:
         """Send a message (HTML) with its buttons, taking the person picker away first."""
         bot = self.context.bot
+        if isinstance(markup, ReplyKeyboardMarkup):
+            self.remove_keyboard = False  # a new reply keyboard takes the old one's place
         if not self.remove_keyboard:
             return await bot.send_message(self.chat_id, text, reply_markup=markup)
         self.remove_keyboard = False
