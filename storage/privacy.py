@@ -24,6 +24,7 @@ from storage.models import (
     Chat,
     Delivery,
     DeliveryStatus,
+    StaffFlow,
     Subscription,
 )
 
@@ -70,6 +71,8 @@ async def erase_chat(session: AsyncSession, *, chat_id: int) -> Erased:
         .where(col(Broadcast.preview_chat_id) == chat_id)
         .values(preview_chat_id=None, preview_message_id=None)
     )
+    # A staff member's private chat: a guided command they had begun goes too.
+    await session.execute(delete(StaffFlow).where(col(StaffFlow.user_id) == chat_id))
     chat = await session.execute(delete(Chat).where(col(Chat.id) == chat_id))
     return Erased(_count(subscriptions), _count(sent), bool(_count(chat)))
 
