@@ -18,6 +18,7 @@ from bot.handlers import (
     chats,
     common,
     flood,
+    guided,
     language,
     privacy,
     reminders,
@@ -76,6 +77,8 @@ def build_application(
     privacy.register(app)
     staff.register(app)
     broadcasts.register(app)
+    # /cancel, the guided questions' buttons, and typed answers (text that is no command).
+    guided.register(app)
     reminders.register(app)
     common.register_last(app)
     return app

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from bot.i18n import LANGUAGES, N_, Translator, translator
+from collections import Counter
+
+from bot.i18n import LANGUAGES, N_, NAMES, Translator, translator
 from bot.texts import MAX_LENGTH, escape, format_place, format_when, visible_length
+from jobs.progress import Buttons
 from storage.broadcasts import Progress
 from storage.models import Broadcast, BroadcastStatus, Case, Hearing
 
@@ -22,7 +25,74 @@ STATUSES = {
     "sending": N_("sending"),
     "done": N_("done"),
     "cancelled": N_("cancelled"),
+    "stopped": N_("stopped"),
 }
+# Stopping a broadcast under way: the button under its progress, and the question it asks.
+STOP = "bstop"
+STOP_YES = "bstopyes"
+STOP_NO = "bstopno"
+STOP_LABEL = N_("Stop sending")
+STOP_THE_REST = N_("Stop the rest")
+KEEP_SENDING = N_("Keep sending")
+STILL_SENDING = N_("Still sending.")
+NOT_SENDING = N_("It is not being sent any more: nothing to stop.")
+NOT_YOURS_TO_STOP = N_("Only the staff member who sent this, or an admin, can stop it.")
+NOT_YOURS_TO_CANCEL = N_("Only the moderator who made this preview, or an admin, can cancel it.")
+WHAT_SUBSCRIBERS_READ = N_("What subscribers will read:")
+
+
+def audience_of(counts: dict[str | None, int], default_language: str) -> Counter[str]:
+    """Chats by the language they will read (a chat of no known language reads the default)."""
+    audience: Counter[str] = Counter()
+    for code, count in counts.items():
+        audience[code if code in LANGUAGES else default_language] += count
+    return audience
+
+
+def preview_blocks(
+    t: Translator, texts: dict[str, str], audience: Counter[str], *, heading: bool = True
+) -> list[str]:
+    """What each language's chats will read, as staff check it before it goes: their own
+    language first, then every other one somebody reads, each under how many chats read it;
+    one message when it fits, else one per language. When all read the staff member's
+    language, the text alone (under "What subscribers will read", with ``heading``)."""
+    shown = [t.language] + [code for code in LANGUAGES if code != t.language and audience[code]]
+    if len(shown) == 1:
+        text = texts[t.language]
+        blocks = [f"<i>{t(WHAT_SUBSCRIBERS_READ)}</i>\n\n{text}" if heading else text]
+    else:
+        blocks = [
+            f"<i>{audience_line(t, NAMES[code], audience[code])}</i>\n\n{texts[code]}"
+            for code in shown
+        ]
+    together = "\n\n— — —\n\n".join(blocks)
+    return [together] if visible_length(together) <= MAX_LENGTH else blocks
+
+
+def stop_buttons(t: Translator, broadcast: Broadcast) -> Buttons:
+    """The Stop button under a broadcast's progress while it is being sent."""
+    if broadcast.status != BroadcastStatus.SENDING or broadcast.id is None:
+        return ()
+    return (((t(STOP_LABEL), f"{STOP}:{broadcast.id}"),),)
+
+
+def stop_question(t: Translator, broadcast_id: int, progress: Progress) -> str:
+    return t(
+        "Stop broadcast #{number}? {sent} of {total} chats have it; the other {left} will not"
+        " get it. Chats that got it keep it.",
+        number=broadcast_id,
+        sent=t.number(progress.sent),
+        total=t.number(progress.total),
+        left=t.number(progress.pending),
+    )
+
+
+def stopped(t: Translator, broadcast_id: int, progress: Progress) -> str:
+    return t(
+        "Broadcast #{number} is stopped: {figures}.",
+        number=broadcast_id,
+        figures=figures(t, progress),
+    )
 
 
 def outcome_message(t: Translator, case: Case, hearing: Hearing, text: str) -> str:
@@ -54,7 +124,7 @@ def send_label(t: Translator, chats: int) -> str:
     return t.plural("Send to {count} chat", "Send to {count} chats", chats)
 
 
-def audience(t: Translator, language_name: str, chats: int) -> str:
+def audience_line(t: Translator, language_name: str, chats: int) -> str:
     """'Русский — 12 chats': who gets the version below."""
     return t.plural(
         "{language} — {count} chat", "{language} — {count} chats", chats, language=language_name
@@ -70,6 +140,8 @@ def figures(t: Translator, progress: Progress) -> str:
         unreachable=t.number(progress.unreachable),
         failed=t.number(progress.failed),
     )
+    if progress.stopped:
+        text += " · " + t("{stopped} stopped", stopped=t.number(progress.stopped))
     if progress.failure_reasons:
         reasons = ", ".join(
             f"{escape(reason[:60])} ×{count}" for reason, count in progress.failure_reasons.items()
@@ -82,6 +154,8 @@ def progress_view(t: Translator, broadcast: Broadcast, progress: Progress) -> st
     """The preview message while sending, and its final report."""
     if broadcast.status == BroadcastStatus.DONE:
         head = "<i>" + t("Done: {figures}.", figures=figures(t, progress)) + "</i>"
+    elif broadcast.status == BroadcastStatus.STOPPED:
+        head = "<i>" + t("Stopped: {figures}.", figures=figures(t, progress)) + "</i>"
     else:
         head = "<i>" + t("Sending: {figures}…", figures=figures(t, progress)) + "</i>"
     return _with_body(head, broadcast.texts.get(t.language, broadcast.text))
@@ -124,5 +198,10 @@ class ProgressWording:
         self.default_language = default_language
 
     def __call__(self, language: str | None, broadcast: Broadcast, progress: Progress) -> str:
-        code = language if language in LANGUAGES else self.default_language
-        return progress_view(translator(code), broadcast, progress)
+        return progress_view(self._translator(language), broadcast, progress)
+
+    def buttons(self, language: str | None, broadcast: Broadcast) -> Buttons:
+        return stop_buttons(self._translator(language), broadcast)
+
+    def _translator(self, language: str | None) -> Translator:
+        return translator(language if language in LANGUAGES else self.default_language)

@@ -28,11 +28,39 @@ PRIVATE_ONLY = N_(
     "Staff commands work only in a private chat with me, so that no schedule detail reaches a"
     " group by accident. Open a chat with me and send it there."
 )
+# A forwarded staff command (or one sent through an inline bot): the same line for everyone.
+RELAYED = N_(
+    "Staff commands count only when you type them yourself: not forwarded, and not sent"
+    " through another bot."
+)
 ALREADY_DONE = N_("This was done already; nothing changed.")
 KEPT = N_("Nothing changed.")
 CLOSE_THE_CASE = N_("Close the case")
 CANCEL_THE_HEARING = N_("Cancel the hearing")
 KEEP_IT = N_("Keep it")
+POSTPONE_IT = N_("Postpone it")
+CORRECT_IT = N_("Correct it")
+MAKE_MODERATOR = N_("Make a moderator")
+NOT_YOURS_TO_CONFIRM = N_(
+    "Only the staff member who asked for this, or an admin, can confirm or cancel it."
+)
+CONFIRMATION_EXPIRED = N_(
+    "This is more than a day old, so nothing was changed or sent. Send the command again."
+)
+# Guided commands (bot.guided, bot.handlers.guided).
+CHOOSE_PERSON = N_("Choose a person")
+SKIP = N_("Skip")
+CANCEL_FLOW = N_("Cancel")
+FLOW_CANCELLED = N_("Stopped. Nothing changed.")
+NOTHING_TO_CANCEL = N_("There is nothing to cancel.")
+FLOW_EXPIRED = N_(
+    "That question expired: nothing was answered for 15 minutes, so nothing changed. Send"
+    " /{command} to start again."
+)
+FLOW_REPLACED = N_("The /{command} you had begun is dropped; nothing of it was saved.")
+QUESTION_CLOSED = N_("This question is closed.")
+ALREADY_ANSWERED = N_("This question was answered already.")
+PAST_DAY = N_("That day is past; choose a later one.")
 FIELDS = {
     "title": N_("title"),
     "description": N_("description"),
@@ -63,6 +91,7 @@ STAFF_COMMANDS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("postpone", N_("Postpone a hearing: /postpone #N YYYY-MM-DD HH:MM|tba [reason]")),
         ("hearings", N_("Upcoming hearings with their ids")),
         ("staff", N_("Admins and moderators")),
+        ("cancel", N_("Leave a command half-way, changing nothing")),
     ),
     Role.ADMIN: (
         ("addcase", N_("Add a case: /addcase <id> <title>")),
@@ -98,14 +127,15 @@ def problem(text: str) -> str:
     return f"⚠️ {escape(text)}"
 
 
-def explain(t: Translator, error: UserError) -> str:
-    """An error staff can act on, in their language (with an example for a usage mistake)."""
+def explain(t: Translator, error: UserError, *, example: bool = True) -> str:
+    """An error staff can act on, in their language (with an example for a usage mistake,
+    unless ``example`` is False: a guided question says what it expects itself)."""
     # Only the words the code put in (a field's or a state's name); never what staff typed.
     values = {
         key: t(WORDS[value]) if key in WORD_VALUES and value in WORDS else value
         for key, value in error.values.items()
     }
-    if isinstance(error, UsageError):
+    if isinstance(error, UsageError) and example:
         text = t(error.message, **values)
         return text + "\n" + t("For example: {example}", example=t(EXAMPLES[error.command]))
     return t(error.message, **values)
@@ -213,12 +243,41 @@ def confirm_close(t: Translator, case: Case, subscribers: int) -> str:
     )
 
 
-def confirm_cancel(t: Translator, hearing: Hearing, reason: str | None, subscribers: int) -> str:
+def confirm_cancel(t: Translator, hearing: Hearing, subscribers: int) -> str:
     text = t("Cancel this hearing? A notice goes to {chats}.", chats=chats(t, subscribers))
-    text += f"\n\n{hearing_block(t, hearing)}"
-    if reason:
-        text += "\n" + t("Reason: {reason}", reason=escape(reason))
-    return text
+    return f"{text}\n\n{hearing_block(t, hearing)}"
+
+
+def confirm_postpone(t: Translator, hearing: Hearing, subscribers: int) -> str:
+    text = t("Postpone this hearing? A notice goes to {chats}.", chats=chats(t, subscribers))
+    return f"{text}\n\n{hearing_block(t, hearing)}"
+
+
+def confirm_correction(t: Translator, hearing: Hearing, subscribers: int) -> str:
+    text = t(
+        "Correct when this hearing takes place? It is not postponed; a notice goes to {chats}.",
+        chats=chats(t, subscribers),
+    )
+    return f"{text}\n\n{hearing_block(t, hearing)}"
+
+
+def confirm_grant(t: Translator, user_id: int, name: str | None) -> str:
+    """Asked before someone becomes a moderator; ``name`` is Telegram's, shown this once."""
+    if name:
+        return t(
+            "Make {name} (<code>{user_id}</code>) a moderator? They will be able to post"
+            " outcomes and news and postpone hearings.",
+            name=escape(name),
+            user_id=user_id,
+        )
+    return t(
+        "Make <code>{user_id}</code> a moderator? They will be able to post outcomes and news"
+        " and postpone hearings.",
+        user_id=user_id,
+    )
+
+
+NOTHING_BEFORE_CONFIRM = N_("Nothing changes and nothing is sent before you confirm.")
 
 
 def case_closed_notice(t: Translator, case: Case) -> str:

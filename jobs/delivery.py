@@ -169,6 +169,7 @@ class _Broadcast:
     buffer: deque[PendingDelivery] = field(default_factory=deque)
     outstanding: int = 0  # read but not yet recorded
     credit: int = 0  # smooth weighted round robin
+    stopped: bool = False  # no longer being sent (a staff member pressed Stop): send no more
 
 
 class DeliveryEngine:
@@ -317,17 +318,51 @@ class DeliveryEngine:
         except BaseException:
             self._slots.release()
             raise
+        if self._wake.is_set():  # a Stop may have come while this waited for its turn
+            try:
+                await self._look()
+            except BaseException:
+                self._slots.release()
+                self._defer(item, self._clock())  # not lost: it goes at the next step
+                raise
+        if self._dropped(item):
+            self._slots.release()
+            return
         task = asyncio.create_task(self._deliver(item))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _look(self) -> None:
-        """Pick up broadcasts being sent, including those a previous run left unfinished."""
+        """Pick up broadcasts being sent, including those a previous run left unfinished, and
+        let go of those no longer being sent (stopped)."""
         self._wake.clear()
         self._last_look = self._clock()
-        for found in await self.store.sending():
+        sending = await self.store.sending()
+        for found in sending:
             if found.id not in self._active:
                 self._active[found.id] = _Broadcast(found, max(1, found.priority))
+        still = {found.id for found in sending}
+        for broadcast_id, state in self._active.items():
+            if broadcast_id not in still and not state.stopped:
+                self._stop(state)
+
+    def _stop(self, state: _Broadcast) -> None:
+        """A broadcast left the queue while this engine held some of it (a Stop marked its
+        pending deliveries): what was read and not sent is dropped, the page in the buffer
+        and the chats deferred alike. A send under way completes and is recorded."""
+        state.stopped = True
+        state.exhausted = True
+        state.outstanding -= len(state.buffer)
+        state.buffer.clear()
+        logger.info("broadcast %s is no longer sent; the rest of it is dropped", state.found.id)
+
+    def _dropped(self, item: PendingDelivery) -> bool:
+        """Whether ``item`` belongs to a stopped broadcast (and is counted off it)."""
+        state = self._active.get(item.broadcast_id)
+        if state is None or not state.stopped:
+            return False
+        state.outstanding -= 1
+        return True
 
     async def _refill(self) -> None:
         """Read the next page of every broadcast whose buffer ran low."""
@@ -359,6 +394,8 @@ class DeliveryEngine:
         and an urgent one most of it."""
         while self._deferred and self._deferred[0][0] <= now:
             item = heapq.heappop(self._deferred)[2]
+            if self._dropped(item):
+                continue
             # Two items deferred for one chat come due together; only one may go.
             ready = self.limiter.ready_at(item.chat_id, now)
             if ready <= now:

@@ -34,8 +34,10 @@ class Edited(Enum):
     LATER = auto()  # passing trouble (a timeout, a 429): the next tick tries again
 
 
-# (chat id, message id, text) -> what became of the edit
-EditFn = Callable[[int, int, str], Awaitable[Edited]]
+# Rows of buttons under a preview, each (label, callback data): the bot's Stop while sending.
+Buttons = tuple[tuple[tuple[str, str], ...], ...]
+# (chat id, message id, text, buttons) -> what became of the edit
+EditFn = Callable[[int, int, str, Buttons], Awaitable[Edited]]
 
 
 class ProgressWording(Protocol):
@@ -43,6 +45,9 @@ class ProgressWording(Protocol):
 
     def __call__(self, language: str | None, broadcast: Broadcast, progress: Progress) -> str:
         """The preview message's text now."""
+
+    def buttons(self, language: str | None, broadcast: Broadcast) -> Buttons:
+        """The buttons under it now (none once it is over)."""
 
 
 class ProgressReports:
@@ -88,11 +93,16 @@ class ProgressReports:
             assert broadcast.id is not None
             assert broadcast.preview_chat_id is not None
             assert broadcast.preview_message_id is not None
-            done = broadcast.status == BroadcastStatus.DONE
-            text = self.wording(broadcast.preview_language, broadcast, progress)
+            # A stopped broadcast is over too: its report says what was sent and what stopped.
+            done = broadcast.status in (BroadcastStatus.DONE, BroadcastStatus.STOPPED)
+            language = broadcast.preview_language
+            text = self.wording(language, broadcast, progress)
             if self._shown.get(broadcast.id) != text:
                 edited = await self.edit(
-                    broadcast.preview_chat_id, broadcast.preview_message_id, text
+                    broadcast.preview_chat_id,
+                    broadcast.preview_message_id,
+                    text,
+                    self.wording.buttons(language, broadcast),
                 )
                 if edited is Edited.LATER:
                     continue

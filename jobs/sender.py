@@ -11,7 +11,7 @@ import ssl
 from datetime import timedelta
 
 import httpx
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -34,7 +34,7 @@ from jobs.delivery import (
     Unavailable,
     Unreachable,
 )
-from jobs.progress import Edited, EditFn
+from jobs.progress import Buttons, Edited, EditFn
 
 # httpcore scans its whole pool for each request it queues; with hundreds of connections in one
 # pool that scan costs more than the request (measured: 63 requests a second with 100 open).
@@ -158,11 +158,19 @@ def telegram_send(bot: Bot, *, paid_broadcast: bool = False) -> SendFn:
 
 
 def telegram_edit(bot: Bot) -> EditFn:
-    """An ``edit`` for the progress reports: replace a message's text (HTML) with ``bot``."""
+    """An ``edit`` for the progress reports: replace a message's text (HTML) and its buttons
+    (none: the buttons go) with ``bot``."""
 
-    async def edit(chat_id: int, message_id: int, text: str) -> Edited:
+    async def edit(chat_id: int, message_id: int, text: str, buttons: Buttons = ()) -> Edited:
+        rows = [
+            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in buttons
+        ]
+        markup = InlineKeyboardMarkup(rows) if rows else None
         try:
-            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+            await bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 return Edited.DONE

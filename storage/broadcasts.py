@@ -39,6 +39,8 @@ URGENT = 4  # outcomes and reminders: they matter now
 NORMAL = 1
 # A preview older than this is not sent: what it says was checked against the schedule of then.
 DRAFT_LIFETIME = timedelta(days=1)
+# Broadcasts that went out, in whole or in part.
+SENT_STATUSES = (BroadcastStatus.SENDING, BroadcastStatus.DONE, BroadcastStatus.STOPPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class Progress:
     failed: int
     pending: int
     failure_reasons: dict[str, int]
+    stopped: int = 0  # left unsent by a Stop
 
 
 async def create_draft(
@@ -236,6 +239,42 @@ async def cancel_draft(session: AsyncSession, *, broadcast_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def stop(
+    session: AsyncSession, *, broadcast_id: int, actor: int, now: datetime
+) -> Progress | None:
+    """Stop a broadcast being sent: its pending deliveries are marked stopped and will not be
+    sent (the engine drops them, also from a page it has read, when it next looks); chats that
+    got it keep it. Its figures so far; None when it was not sending (done, or stopped already).
+
+    A send under way at this moment still completes and is recorded as sent.
+    """
+    claimed = await session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.SENDING)
+        .values(status=BroadcastStatus.STOPPED, finished_at=now)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        return None
+    await session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.broadcast_id) == broadcast_id,
+            col(Delivery.status) == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.STOPPED, leased_by=None, lease_until=None)
+    )
+    figures = await _count(session, broadcast_id)
+    await record(
+        session,
+        actor=actor,
+        action="stop",
+        subject=f"broadcast #{broadcast_id}",
+        before={"status": "sending"},
+        after={"status": "stopped", "sent": figures.sent, "stopped": figures.stopped},
+    )
+    return figures
+
+
 async def set_preview(
     session: AsyncSession,
     *,
@@ -280,6 +319,7 @@ def _totals(figures: Progress) -> dict[str, Any]:
         "unreachable": figures.unreachable,
         "failed": figures.failed,
         "failure_reasons": figures.failure_reasons,
+        "stopped": figures.stopped,
     }
 
 
@@ -288,13 +328,15 @@ def _stored(broadcast: Broadcast) -> Progress | None:
     if broadcast.sent is None:
         return None
     unreachable, failed = broadcast.unreachable or 0, broadcast.failed or 0
+    stopped = broadcast.stopped or 0
     return Progress(
-        total=broadcast.sent + unreachable + failed,
+        total=broadcast.sent + unreachable + failed + stopped,
         sent=broadcast.sent,
         unreachable=unreachable,
         failed=failed,
         pending=0,
         failure_reasons=dict(broadcast.failure_reasons or {}),
+        stopped=stopped,
     )
 
 
@@ -326,14 +368,16 @@ async def _count(session: AsyncSession, broadcast_id: int) -> Progress:
         failed=counts[DeliveryStatus.FAILED],
         pending=counts[DeliveryStatus.PENDING],
         failure_reasons=dict(reasons),
+        stopped=counts[DeliveryStatus.STOPPED],
     )
 
 
 async def recent(session: AsyncSession, *, limit: int = 10) -> list[tuple[Broadcast, Progress]]:
-    """The latest broadcasts that were sent or are sending, newest first, with their figures."""
+    """The latest broadcasts that were sent, are sending or were stopped, newest first, with
+    their figures."""
     result = await session.execute(
         select(Broadcast)
-        .where(col(Broadcast.status).in_([BroadcastStatus.SENDING, BroadcastStatus.DONE]))
+        .where(col(Broadcast.status).in_(SENT_STATUSES))
         .order_by(col(Broadcast.id).desc())
         .limit(limit)
     )
@@ -349,7 +393,7 @@ async def unreported(session: AsyncSession) -> list[Broadcast]:
         select(Broadcast).where(
             col(Broadcast.preview_message_id).is_not(None),
             col(Broadcast.reported).is_(False),
-            col(Broadcast.status).in_([BroadcastStatus.SENDING, BroadcastStatus.DONE]),
+            col(Broadcast.status).in_(SENT_STATUSES),
         )
     )
     return list(result.scalars())

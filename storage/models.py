@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 CASE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
@@ -68,7 +68,22 @@ class Hearing(SQLModel, table=True):
     """
 
     __tablename__ = "hearings"
-    __table_args__ = (Index("ix_hearings_case_key", "case_id", "key", unique=True),)
+    __table_args__ = (
+        Index("ix_hearings_case_key", "case_id", "key", unique=True),
+        # Two staff adding or moving hearings at the same moment: the database, not only the
+        # check in storage.editing, refuses a second live hearing of a case at one date and
+        # time. Within a case the instant with its zone is the local date and hour; time_tba
+        # tells a date-only hearing (stored at local midnight) from one at 00:00.
+        Index(
+            "ix_hearings_live_slot",
+            "case_id",
+            "starts_at",
+            "time_tba",
+            unique=True,
+            sqlite_where=text("status = 'scheduled'"),
+            postgresql_where=text("status = 'scheduled'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="cases.id", index=True, max_length=CASE_ID_MAX_LENGTH)
@@ -166,10 +181,14 @@ class PendingKind(StrEnum):
 
     CLOSE_CASE = "closecase"
     CANCEL_HEARING = "cancelhearing"
+    POSTPONE = "postpone"
+    CORRECT_HEARING = "edithearing"  # a hearing's hour or date corrected
+    GRANT = "grant"
 
 
 class PendingAction(SQLModel, table=True):
-    """A destructive command waiting for its Confirm button; done_at makes it act once."""
+    """A command waiting for its Confirm button; done_at makes it act once. Older than a day it
+    is refused (storage.staff.CONFIRMATION_LIFETIME)."""
 
     __tablename__ = "pending_actions"
 
@@ -193,6 +212,7 @@ class BroadcastStatus(StrEnum):
     SENDING = "sending"
     DONE = "done"
     CANCELLED = "cancelled"
+    STOPPED = "stopped"  # a staff member stopped it while it was sending
 
 
 class DeliveryStatus(StrEnum):
@@ -201,6 +221,7 @@ class DeliveryStatus(StrEnum):
     UNREACHABLE = "unreachable"
     FAILED = "failed"
     SKIPPED = "skipped"  # too late to be worth sending (a reminder of a hearing that has begun)
+    STOPPED = "stopped"  # its broadcast was stopped before it was sent
 
 
 class Broadcast(SQLModel, table=True):
@@ -239,6 +260,7 @@ class Broadcast(SQLModel, table=True):
     unreachable: int | None = None
     failed: int | None = None
     failure_reasons: dict[str, int] | None = Field(default=None, sa_type=JSON)
+    stopped: int | None = None  # deliveries a Stop left unsent
     # Set on reminders: "<hearing>:<instant>:<offset>"; unique, so a reminder is made once.
     reminder_key: str | None = Field(default=None, max_length=80)
 
@@ -265,3 +287,28 @@ class Delivery(SQLModel, table=True):
     # handover) leaves it alone until then, so that it is not sent twice.
     leased_by: str | None = Field(default=None, max_length=32)
     lease_until: datetime | None = None
+
+
+class StaffFlow(SQLModel, table=True):
+    """A staff member half-way through a guided command: the answers given so far and the
+    question asked now. One per staff member; read and written on every answer, so that another
+    instance, or this one after a restart, continues it (bot.guided says why not in memory).
+
+    What staff type here is what they are about to publish or record (titles, reasons, news);
+    the row goes when the command ends, is cancelled, is replaced or expires.
+    """
+
+    __tablename__ = "staff_flows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_type=BigInteger, unique=True)
+    command: str = Field(max_length=20)
+    # The step asked now (its name in bot.guided); the answers before it, by step name.
+    step: str = Field(max_length=20)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # The values behind the current question's buttons that are too long for callback data
+    # (courts, cities), in button order.
+    offered: list[str] = Field(default_factory=list, sa_type=JSON)
+    # The question shows a reply keyboard (the person picker), to be removed when it ends.
+    reply_keyboard: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -16,7 +16,7 @@ from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import broadcasts
+from storage import broadcasts, flows
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from storage.models import (
     Broadcast,
@@ -26,6 +26,7 @@ from storage.models import (
     Chat,
     Delivery,
     DeliveryStatus,
+    StaffFlow,
     Subscription,
 )
 
@@ -81,6 +82,8 @@ async def erase_chat(session: AsyncSession, *, chat_id: int) -> Erased:
         .where(col(Broadcast.preview_chat_id) == chat_id)
         .values(preview_chat_id=None, preview_message_id=None)
     )
+    # A staff member's private chat: a guided command they had begun goes too.
+    await session.execute(delete(StaffFlow).where(col(StaffFlow.user_id) == chat_id))
     chat = await session.execute(delete(Chat).where(col(Chat.id) == chat_id))
     return Erased(_count(subscriptions), _count(sent), bool(_count(chat)))
 
@@ -105,7 +108,7 @@ async def purge_rows(session: AsyncSession, *, now: datetime, keep: timedelta) -
     subscriptions of closed cases whose notice went out, and chats that follow nothing and
     wait for nothing."""
     old = select(col(Broadcast.id)).where(
-        col(Broadcast.status) == BroadcastStatus.DONE,
+        col(Broadcast.status).in_([BroadcastStatus.DONE, BroadcastStatus.STOPPED]),
         col(Broadcast.finished_at) < now - keep,
     )
     # Broadcasts finished before their figures were stored get them now, before the rows go.
@@ -128,6 +131,8 @@ async def purge_rows(session: AsyncSession, *, now: datetime, keep: timedelta) -
     orphans = await session.execute(
         delete(Chat).where(~following, ~waiting, col(Chat.created_at) < now - ORPHAN_GRACE)
     )
+    # Guided staff commands nobody finished: what staff typed into them goes too.
+    await flows.purge_expired(session, now=now)
     return Purged(_count(removed), released, _count(orphans))
 
 

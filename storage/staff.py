@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -23,15 +23,21 @@ async def role_of(session: AsyncSession, user_id: int, admins: Collection[int]) 
     return Role(member.role) if member else None
 
 
-async def grant(
-    session: AsyncSession, *, actor: int, user_id: int, admins: Collection[int]
-) -> bool:
-    """Make ``user_id`` a moderator; False when they already are one."""
+async def is_moderator(session: AsyncSession, user_id: int, admins: Collection[int]) -> bool:
+    """Whether ``user_id`` is a moderator already; StaffError when they are an admin (whom
+    /grant cannot make anything)."""
     if user_id in admins:
         raise StaffError(
             "{user_id} is an admin already (admins are set in the config).", user_id=user_id
         )
-    if await session.get(StaffMember, user_id) is not None:
+    return await session.get(StaffMember, user_id) is not None
+
+
+async def grant(
+    session: AsyncSession, *, actor: int, user_id: int, admins: Collection[int]
+) -> bool:
+    """Make ``user_id`` a moderator; False when they already are one."""
+    if await is_moderator(session, user_id, admins):
         return False
     session.add(StaffMember(user_id=user_id, role=Role.MODERATOR, granted_by=actor))
     await record(
@@ -103,17 +109,55 @@ class ClosingCase:
 
 @dataclass(frozen=True, slots=True)
 class CancellingHearing:
-    """/cancelhearing waiting for its Confirm button."""
+    """/cancelhearing waiting for its Confirm button; ``revision`` is the hearing's as the
+    preview showed it (None: asked before previews kept it)."""
 
     hearing_id: int
     reason: str | None
+    revision: int | None = None
 
 
-PendingRequest = ClosingCase | CancellingHearing
+@dataclass(frozen=True, slots=True)
+class PostponingHearing:
+    """/postpone waiting for its Confirm button: the new date (ISO) and hour ("HH:MM", None
+    when not announced), and the hearing's revision as the preview showed it."""
+
+    hearing_id: int
+    day: str
+    at: str | None
+    reason: str | None
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectingHearing:
+    """/edithearing time or date waiting for its Confirm button."""
+
+    hearing_id: int
+    field: str  # "time" or "date"
+    value: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Granting:
+    """/grant waiting for its Confirm button (the person's name, if Telegram gave it, is shown
+    once and not kept)."""
+
+    user_id: int
+
+
+PendingRequest = ClosingCase | CancellingHearing | PostponingHearing | CorrectingHearing | Granting
 _PENDING_KINDS: dict[PendingKind, type[PendingRequest]] = {
     PendingKind.CLOSE_CASE: ClosingCase,
     PendingKind.CANCEL_HEARING: CancellingHearing,
+    PendingKind.POSTPONE: PostponingHearing,
+    PendingKind.CORRECT_HEARING: CorrectingHearing,
+    PendingKind.GRANT: Granting,
 }
+# A confirmation older than this is refused: what it showed was checked against the schedule
+# of then (as a broadcast's preview, storage.broadcasts.DRAFT_LIFETIME).
+CONFIRMATION_LIFETIME = timedelta(days=1)
 
 
 def request_of(pending: PendingAction) -> PendingRequest:
@@ -123,10 +167,14 @@ def request_of(pending: PendingAction) -> PendingRequest:
     return shape(**{key: value for key, value in pending.payload.items() if key in fields})
 
 
-async def create_pending(session: AsyncSession, *, actor: int, request: PendingRequest) -> int:
+async def create_pending(
+    session: AsyncSession, *, actor: int, request: PendingRequest, now: datetime | None = None
+) -> int:
     """Store an action that waits for its Confirm button; its id goes into the button."""
     kind = next(kind for kind, shape in _PENDING_KINDS.items() if isinstance(request, shape))
     pending = PendingAction(actor_id=actor, kind=kind, payload=asdict(request))
+    if now is not None:  # the bot's clock, which decides when a confirmation expires
+        pending.created_at = now
     session.add(pending)
     await session.flush()
     assert pending.id is not None
@@ -134,19 +182,45 @@ async def create_pending(session: AsyncSession, *, actor: int, request: PendingR
 
 
 async def claim_pending(
-    session: AsyncSession, *, pending_id: int, actor: int, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    pending_id: int,
+    actor: int,
+    now: datetime | None = None,
+    for_anyone: bool = False,
 ) -> PendingAction | None:
-    """Mark a pending action done and return it, once: a second press, from any device, or a
-    press by someone else gets None."""
-    result = await session.execute(
-        update(PendingAction)
-        .where(
-            col(PendingAction.id) == pending_id,
-            col(PendingAction.actor_id) == actor,
-            col(PendingAction.done_at).is_(None),
-        )
-        .values(done_at=now or utcnow())
-    )
+    """Mark a pending action done and return it, once: a second press, from any device, gets
+    None. Only its author may, unless ``for_anyone`` (an admin: the rule of Send); a press by
+    anyone else gets None, and so does one made after CONFIRMATION_LIFETIME (``expired`` says
+    which)."""
+    now = now or utcnow()
+    conditions = [
+        col(PendingAction.id) == pending_id,
+        col(PendingAction.done_at).is_(None),
+        col(PendingAction.created_at) >= now - CONFIRMATION_LIFETIME,
+    ]
+    if not for_anyone:
+        conditions.append(col(PendingAction.actor_id) == actor)
+    result = await session.execute(update(PendingAction).where(*conditions).values(done_at=now))
     if not result.rowcount:  # type: ignore[attr-defined]
         return None
     return await session.get(PendingAction, pending_id)
+
+
+async def get_pending(session: AsyncSession, pending_id: int) -> PendingAction | None:
+    """A confirmation as stored, done or not."""
+    return await session.get(PendingAction, pending_id, populate_existing=True)
+
+
+def expired(pending: PendingAction, now: datetime) -> bool:
+    """Whether a confirmation is too old to act on."""
+    return now - pending.created_at > CONFIRMATION_LIFETIME
+
+
+async def close_pending(session: AsyncSession, *, pending_id: int, now: datetime) -> None:
+    """Mark a confirmation done without acting (its action was refused: it cannot be retried)."""
+    await session.execute(
+        update(PendingAction)
+        .where(col(PendingAction.id) == pending_id, col(PendingAction.done_at).is_(None))
+        .values(done_at=now)
+    )

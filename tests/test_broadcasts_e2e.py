@@ -12,8 +12,9 @@ from bot.context import HearingWatchApp
 from service.settings import Settings
 from service.wiring import Parts
 from storage.models import Chat, Subscription
-from tests.conftest import ADMIN_ID, Clock, start_bot, stop_bot
+from tests.conftest import ADMIN_ID, Clock, make_settings, start_bot, stop_bot
 from tests.fakebot import FakeBotApi, UserRef
+from tests.staffing import confirmed, grant
 
 ADMIN = UserRef(ADMIN_ID)
 MODERATOR = UserRef(777)
@@ -61,7 +62,7 @@ async def test_outcome_preview_send_progress_and_report(
 ) -> None:
     chats = await subscribers(fake)
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator = fake.private_chat(MODERATOR)
     text = "The court ruled <b>against</b> deportation & released him.\nHe is free."
     preview = await fake.say(moderator, MODERATOR, f"/outcome #4 {text}")
@@ -146,7 +147,7 @@ async def test_a_moderator_who_blocked_the_bot_is_not_edited_for_ever(
 ) -> None:
     await subscribers(fake)
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator = fake.private_chat(MODERATOR)
     preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
     await fake.click(moderator, MODERATOR, preview, buttons(preview)["Send to 7 chats"])
@@ -213,12 +214,12 @@ async def test_send_refuses_a_preview_the_schedule_overtook(
 ) -> None:
     chats = await subscribers(fake)
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator = fake.private_chat(MODERATOR)
     outcome = await fake.say(moderator, MODERATOR, "/outcome #4 He was released.")
     news = await fake.say(moderator, MODERATOR, "/update tabarak Come to the court.")
 
-    await fake.say(admin, ADMIN, "/postpone #4 2027-01-01 tba")
+    await confirmed(fake, admin, ADMIN, "/postpone #4 2027-01-01 tba")
     answer = await fake.click(moderator, MODERATOR, outcome, buttons(outcome)["Send to 7 chats"])
     assert answer["text"] == "Hearing #4 is postponed now; nothing was sent."
     prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
@@ -240,7 +241,7 @@ async def test_only_its_author_or_an_admin_sends_a_preview_within_a_day(
     await subscribers(fake)
     admin = fake.private_chat(ADMIN)
     for user in (MODERATOR, OTHER_MODERATOR):
-        await fake.say(admin, ADMIN, f"/grant {user.id}")
+        await grant(fake, ADMIN, user)
     moderator, other = fake.private_chat(MODERATOR), fake.private_chat(OTHER_MODERATOR)
     preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
     send = buttons(preview)["Send to 7 chats"]
@@ -254,3 +255,67 @@ async def test_only_its_author_or_an_admin_sends_a_preview_within_a_day(
     assert answer["text"] == (
         "This preview is more than a day old; nothing was sent. Make a new one with /update."
     )
+
+
+async def test_only_its_author_or_an_admin_cancels_a_preview(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    await subscribers(fake)
+    for user in (MODERATOR, OTHER_MODERATOR):
+        await grant(fake, ADMIN, user)
+    moderator, other = fake.private_chat(MODERATOR), fake.private_chat(OTHER_MODERATOR)
+    preview = await fake.say(moderator, MODERATOR, "/update tabarak First news.")
+    cancel = buttons(preview)["Cancel"]
+    answer = await fake.click(other, OTHER_MODERATOR, preview, cancel)
+    assert answer["text"] == "Only the moderator who made this preview, or an admin, can cancel it."
+    admin = fake.private_chat(ADMIN)
+    assert (await fake.click(admin, ADMIN, preview, cancel))["text"] == "Cancelled."
+
+
+@pytest.fixture
+async def slow_bot(
+    fake: FakeBotApi, database_url: str, clock: Clock
+) -> AsyncIterator[HearingWatchApp]:
+    """A bot that sends broadcasts at 2 messages a second: time to press Stop half-way."""
+    settings = make_settings(fake, database_url, delivery={"messages_per_second": 2})
+    app = await start_bot(settings, clock, adjust=fast_progress)
+    yield app
+    await stop_bot(app)
+
+
+async def test_stop_a_broadcast_under_way(slow_bot: HearingWatchApp, fake: FakeBotApi) -> None:
+    chats = await subscribers(fake)
+    await grant(fake, ADMIN, MODERATOR)
+    moderator = fake.private_chat(MODERATOR)
+    preview = await fake.say(moderator, MODERATOR, "/update tabarak Come to the court.")
+    await fake.click(moderator, MODERATOR, preview, buttons(preview)["Send to 7 chats"])
+    shown = fake.messages[(moderator.id, preview["message_id"])]
+    await fake.wait_for(lambda: "Stop sending" in buttons(shown))
+    await fake.wait_for(lambda: sum(got(fake, chat, "Come to the court.") for chat in chats) >= 1)
+
+    stranger = fake.private_chat(OTHER_MODERATOR)
+    await grant(fake, ADMIN, OTHER_MODERATOR)
+    refused = await fake.click(stranger, OTHER_MODERATOR, shown, buttons(shown)["Stop sending"])
+    assert refused["text"] == "Only the staff member who sent this, or an admin, can stop it."
+
+    before = len(fake.sent_to(moderator.id))
+    fake.press(moderator, MODERATOR, shown, buttons(shown)["Stop sending"])
+    question = await fake.wait_for(
+        lambda: (
+            fake.sent_to(moderator.id)[before] if len(fake.sent_to(moderator.id)) > before else None
+        )
+    )
+    assert question["text"].startswith("Stop broadcast #")
+    assert "Chats that got it keep it." in question["text"]
+    await fake.click(moderator, MODERATOR, question, buttons(question)["Stop the rest"])
+    asked = fake.messages[(moderator.id, question["message_id"])]
+    await fake.wait_for(lambda: "is stopped" in asked["text"])
+    received = sum(got(fake, chat, "Come to the court.") for chat in chats)
+    assert f"{received}/7 sent" in asked["text"] or f"{received - 1}/7 sent" in asked["text"]
+    await fake.wait_for(lambda: shown["text"].startswith("Stopped: "))  # the final report
+    assert "Stop sending" not in buttons(shown)
+    listing = (await fake.say(moderator, MODERATOR, "/broadcasts"))["text"]
+    assert re.search(r"news · tabarak .*\n.* stopped · \d/7 sent .* · \d stopped", listing), listing
+    final = sum(got(fake, chat, "Come to the court.") for chat in chats)
+    assert final < 7
+    assert all(got(fake, chat, "Come to the court.") <= 1 for chat in chats)

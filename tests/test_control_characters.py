@@ -8,12 +8,15 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 from icalendar import Calendar
 
 from bot import parsing
 from bot.context import HearingWatchApp
+from bot.guided import Env
+from bot.guided_flows import FLOWS
 from bot.parsing import UsageError
 from storage import editing
 from storage.calendar import case_calendar
@@ -205,3 +208,44 @@ async def test_the_calendar_escapes_whatever_a_title_or_place_holds(database: Da
     [event] = calendar.walk("VEVENT")
     assert str(event["summary"]).endswith(";,\\")
     assert str(event["location"]).startswith("Court")
+
+
+# The guided commands' free-text questions: (command, step, the answers before it, multi-line).
+GUIDED: list[tuple[str, str, dict[str, object], bool]] = [
+    ("addcase", "title", {}, False),
+    ("addcase", "description", {}, True),
+    ("editcase", "value", {"field": "title"}, False),
+    ("editcase", "value", {"field": "description"}, True),
+    ("addhearing", "court", {}, False),
+    ("addhearing", "city", {}, False),
+    ("addhearing", "address", {}, False),
+    ("edithearing", "value", {"field": "court"}, False),
+    ("edithearing", "value", {"field": "city"}, False),
+    ("edithearing", "value", {"field": "address"}, False),
+    ("postpone", "reason", {}, True),
+    ("cancelhearing", "reason", {}, True),
+    ("outcome", "text", {}, True),
+    ("update", "text", {}, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "before", "multiline"),
+    GUIDED,
+    ids=[f"{g[0]} {g[1]} {g[2].get('field', '')}".strip() for g in GUIDED],
+)
+async def test_every_guided_question_refuses_every_control_character(
+    command: str, name: str, before: dict[str, object], multiline: bool
+) -> None:
+    """The answers typed to a guided command go through the same checks as its one-line form."""
+    step = FLOWS[command].step(name)
+    assert step is not None
+    env = cast(Env, None)  # these questions read only what was typed
+    for character in CONTROLS:
+        text = f"Zharkent{character}court"
+        if multiline and character in MULTILINE_ALLOWED:
+            await step.take(env, dict(before), text)
+            continue
+        with pytest.raises(UsageError) as refused:
+            await step.take(env, dict(before), text)
+        assert code_point(character) in str(refused.value), (command, name, hex(ord(character)))

@@ -199,3 +199,47 @@ async def test_a_change_made_through_a_standby_reaches_the_active_instance_at_on
     finally:
         await standby.stop()
         await active.stop()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL pass only: SQLite serves one instance")
+async def test_a_guided_command_goes_on_through_another_instance(
+    database_url: str, clock: Clock
+) -> None:
+    """In webhook mode the next answer may reach another instance: the flow is in the database,
+    so that one asks the next question."""
+    # No flood limits: each instance paces its own answers, and one chat gets them from two.
+    async with FakeBotApi() as fake:
+        await _guided_through_two_instances(fake, database_url, clock)
+
+
+async def _guided_through_two_instances(fake: FakeBotApi, database_url: str, clock: Clock) -> None:
+    settings = make_settings(
+        fake,
+        database_url,
+        telegram={
+            "mode": "webhook",
+            "webhook_url": "https://bot.example.org/hook",
+            "webhook_secret": "a-webhook-secret-of-32-characters",
+        },
+    )
+    await prepare_database(settings)
+    active = Instance(settings, clock=clock)
+    standby = Instance(settings, clock=clock)
+    try:
+        await active.start()
+        await active.wait_active()
+        await standby.start()
+        await fake.wait_for(lambda: fake.webhook)
+        admin, user = fake.private_chat(UserRef(ADMIN_ID)), UserRef(ADMIN_ID)
+        fake.webhook_forward_to = f"http://127.0.0.1:{active.port}"
+        await fake.say(admin, user, "/addcase")
+        title = await fake.say(admin, user, "free-ali")
+        assert title["text"].startswith("What is its title")
+        fake.webhook_forward_to = f"http://127.0.0.1:{standby.port}"  # the proxy picks the other
+        description = await fake.say(admin, user, "Ali Free")
+        assert description["text"].startswith("A description")
+        done = await fake.say(admin, user, "-")  # skipped
+        assert "Added the case free-ali: Ali Free" in done["text"]
+    finally:
+        await standby.stop()
+        await active.stop()

@@ -15,6 +15,7 @@ from service.settings import Settings
 from storage.models import Delivery, DeliveryStatus
 from tests.conftest import ADMIN_ID, Clock, instance_of, make_settings, start_bot, stop_bot
 from tests.fakebot import ApiError, FakeBotApi, Fault, FloodLimits, UserRef
+from tests.staffing import confirmed
 
 ADMIN = UserRef(ADMIN_ID)
 ALICE, BOB, CAROL = UserRef(3001), UserRef(3002), UserRef(3003)
@@ -71,7 +72,9 @@ async def test_reminded_once_on_time_then_for_the_new_date_only(
     assert "Starts in 5 minutes." in text or "Starts in 4 minutes." in text
 
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/postpone #{number} {HEARING_DAY} 10:10 the judge is late")
+    await confirmed(
+        fake, admin, ADMIN, f"/postpone #{number} {HEARING_DAY} 10:10 the judge is late"
+    )
     await fake.wait_for(
         lambda: any("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id))
     )
@@ -318,7 +321,7 @@ async def test_reminders_come_for_the_hour_once_it_is_announced(
     assert due("5m") == at(8, 0)  # both offsets fall on the morning of the day: one reminder
 
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/edithearing #{number} time 10:00")
+    await confirmed(fake, admin, ADMIN, f"/edithearing #{number} time 10:00")
     await fake.wait_for(lambda: any("Hour announced" in m["text"] for m in fake.sent_to(alice.id)))
     await fake.wait_for(lambda: due("5m") == at(9, 55))
     assert due("1m") == at(9, 59)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.context import HearingWatchApp
-from bot.staff_texts import ADMINS_ONLY, NOT_STAFF, PRIVATE_ONLY
+from bot.staff_texts import ADMINS_ONLY, NOT_STAFF, NOT_YOURS_TO_CONFIRM, PRIVATE_ONLY
 from storage import schedule
 from storage.database import Database
 from storage.models import Hearing
 from tests.conftest import ADMIN_ID, Clock
 from tests.fakebot import ChatRef, FakeBotApi, UserRef
 from tests.snapshot import snapshot
+from tests.staffing import asked_to_confirm, confirmed, grant, press_confirm
 
 ADMIN = UserRef(ADMIN_ID)
 MODERATOR = UserRef(777)
@@ -74,9 +76,16 @@ async def test_admin_and_moderator_journey(bot: HearingWatchApp, fake: FakeBotAp
     await fake.say(alice, ALICE, "/subscribe free-ali")
     await fake.say(group, ALICE, "/subscribe free-ali")
 
-    reply = await fake.say(admin, ADMIN, f"/postpone #{first} 2026-12-21 tba the judge is ill")
+    prompt = await asked_to_confirm(
+        fake, admin, ADMIN, f"/postpone #{first} 2026-12-21 tba the judge is ill"
+    )
+    assert "Postpone this hearing? A notice goes to 2 subscribed chats." in prompt["text"]
+    assert "Now: 21 December 2026, time not announced" in prompt["text"]  # the notice itself
+    assert not any("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id))
+    await press_confirm(fake, admin, ADMIN, prompt)
+    reply = fake.messages[(admin.id, prompt["message_id"])]
+    await fake.wait_for(lambda: "Sending this to 2 subscribed chats" in reply["text"])
     assert "Hearing postponed" in reply["text"]
-    assert "Sending this to 2 subscribed chats" in reply["text"]
     for chat in (alice, group):
         notice = await received(fake, chat, "Hearing postponed")
         assert "Was: 16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in notice
@@ -102,13 +111,18 @@ async def test_admin_and_moderator_journey(bot: HearingWatchApp, fake: FakeBotAp
     assert again["text"] == "This was done already; nothing changed."
     assert sum("Hearing cancelled" in m["text"] for m in fake.sent_to(alice.id)) == 1
 
-    assert "now a moderator" in (await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}"))["text"]
+    prompt = await asked_to_confirm(fake, admin, ADMIN, f"/grant {MODERATOR.id}")
+    assert prompt["text"].startswith(f"Make {MODERATOR.id} a moderator?")
+    await press_confirm(fake, admin, ADMIN, prompt)
+    shown = fake.messages[(admin.id, prompt["message_id"])]
+    await fake.wait_for(lambda: "now a moderator" in shown["text"])
     third = hearing_id(
         await fake.say(
             admin, ADMIN, "/addhearing free-ali 2027-02-01 09:30 Zharkent court; Zharkent"
         )
     )
-    reply = await fake.say(moderator, MODERATOR, f"/postpone #{third} 2027-02-08 09:30")
+    # The moderator confirms their own postponement.
+    reply = await confirmed(fake, moderator, MODERATOR, f"/postpone #{third} 2027-02-08 09:30")
     assert "Hearing postponed" in reply["text"]
     listed = await fake.say(moderator, MODERATOR, "/hearings free-ali")
     assert "8 February 2027, 09:30" in listed["text"]
@@ -144,6 +158,7 @@ async def test_close_case_asks_first_and_tells_subscribers(
     await fake.say(alice, ALICE, "/subscribe tabarak")
     prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
     assert "a notice goes to 1 subscribed chat." in prompt["text"]
+    assert "Case closed: Tilek Tabarak" in prompt["text"]  # the notice, before it goes
     keep = await fake.click(admin, ADMIN, prompt, button(prompt, "Keep it"))
     assert keep["callback_query_id"]
     assert "tabarak" in (await fake.say(alice, ALICE, "/cases"))["text"]
@@ -182,7 +197,7 @@ async def test_refusals_change_nothing_and_say_why(
     bot: HearingWatchApp, fake: FakeBotApi, db: Database, command: str, sender: str
 ) -> None:
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     await fake.say(admin, ADMIN, f"/revoke {MODERATOR.id}")
     before = await snapshot(db)
     group = fake.group(GROUP_ID)
@@ -207,19 +222,23 @@ async def test_a_moderator_cannot_press_an_admins_confirm_button(
     bot: HearingWatchApp, fake: FakeBotApi, db: Database
 ) -> None:
     admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     prompt = await fake.say(admin, ADMIN, "/closecase tabarak")
     before = await snapshot(db)
     moderator = fake.private_chat(MODERATOR)
     answer = await fake.click(moderator, MODERATOR, prompt, button(prompt, "Close the case"))
-    assert answer["text"] == NOT_STAFF
+    assert answer["text"] == NOT_YOURS_TO_CONFIRM
+    answer = await fake.click(moderator, MODERATOR, prompt, button(prompt, "Keep it"))
+    assert answer["text"] == NOT_YOURS_TO_CONFIRM  # nor cancel it
     assert await snapshot(db) == before
+    # A plain user learns nothing more than a moderator would.
+    answer = await fake.click(fake.private_chat(ALICE), ALICE, prompt, button(prompt, "Close"))
+    assert answer["text"] == NOT_STAFF
 
 
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("/addcase", "Give the new case's id and its title."),
         ("/addcase Bad_Id Title", "is not a case id"),
         ("/addcase tabarak Again", "exists already"),
         ("/addhearing tabarak 2026-13-01 10:00 C; Z", "is not a date; write it as YYYY-MM-DD"),
@@ -312,7 +331,7 @@ async def test_staff_see_their_commands_in_the_menu(bot: HearingWatchApp, fake: 
     assert {"cases", "addcase", "postpone", "audit"} <= set(admin_menu)
     admin = fake.private_chat(ADMIN)
     fake.private_chat(MODERATOR)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     moderator_menu = scoped(MODERATOR.id)
     assert moderator_menu is not None
     assert "postpone" in moderator_menu
@@ -327,8 +346,7 @@ async def test_a_staff_command_in_a_group_tells_nobody_who_is_staff(
     bot: HearingWatchApp, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Staff, non-staff and an anonymous admin get the same answer; the refusal logs no id."""
-    admin = fake.private_chat(ADMIN)
-    await fake.say(admin, ADMIN, f"/grant {MODERATOR.id}")
+    await grant(fake, ADMIN, MODERATOR)
     group = fake.group(GROUP_ID)
     fake.set_member(group, ADMIN, "administrator")
     answers = {
@@ -352,10 +370,14 @@ async def test_the_hour_of_a_hearing_is_announced_not_postponed(
     )
     await fake.say(alice, ALICE, "/subscribe tabarak")
 
-    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} time 10:00"))["text"]
+    prompt = await asked_to_confirm(fake, admin, ADMIN, f"/edithearing #{number} time 10:00")
     announced = (
         "The hour of the hearing on 16 December 2026 is announced: 10:00 (Asia/Almaty, UTC+5)"
     )
+    assert "Correct when this hearing takes place? It is not postponed" in prompt["text"]
+    assert announced in prompt["text"]
+    await press_confirm(fake, admin, ADMIN, prompt)
+    reply = (await confirmed_text(fake, admin, prompt))["text"]
     assert "Hour announced" in reply
     assert announced in reply
     assert "Sending this to 1 subscribed chat" in reply
@@ -366,9 +388,9 @@ async def test_the_hour_of_a_hearing_is_announced_not_postponed(
     assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in case
     assert "16 December 2026, time not announced" not in case
 
-    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} time 11:30"))["text"]
+    reply = (await confirmed(fake, admin, ADMIN, f"/edithearing #{number} time 11:30"))["text"]
     assert "starts at 11:30 (Asia/Almaty, UTC+5), not at 10:00" in reply
-    reply = (await fake.say(admin, ADMIN, f"/edithearing #{number} date 2026-12-17"))["text"]
+    reply = (await confirmed(fake, admin, ADMIN, f"/edithearing #{number} date 2026-12-17"))["text"]
     assert "Date corrected" in reply
     notice = await received(fake, alice, "Date corrected")
     assert (
@@ -436,3 +458,89 @@ async def test_two_hearings_of_a_case_never_share_a_date_and_time(
         assert reply.startswith("⚠️"), command
         assert expected in reply, (command, reply)
     assert await snapshot(db) == before
+
+
+async def confirmed_text(
+    fake: FakeBotApi, chat: ChatRef, prompt: dict[str, object]
+) -> dict[str, object]:
+    """A confirmation once its Confirm was pressed and it shows what was done."""
+    shown = fake.messages[(chat.id, int(str(prompt["message_id"])))]
+    await fake.wait_for(lambda: "reply_markup" not in shown or "Sending" in shown["text"])
+    return shown
+
+
+async def test_a_confirmation_is_refused_after_a_day_or_once_the_hearing_changed(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database, clock: Clock
+) -> None:
+    admin = fake.private_chat(ADMIN)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    number = hearing_id(
+        await fake.say(
+            admin, ADMIN, "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent"
+        )
+    )
+    stale = await asked_to_confirm(fake, admin, ADMIN, "/closecase tabarak")
+    moved = await asked_to_confirm(fake, admin, ADMIN, f"/postpone #{number} 2026-12-21 10:00")
+    await fake.say(admin, ADMIN, f"/edithearing #{number} court Panfilov district court")
+    before = await snapshot(db)
+
+    answer = await press_confirm(fake, admin, ADMIN, moved)
+    assert answer["text"] == (
+        f"Hearing #{number} was changed meanwhile by another staff member: it is now on"
+        " 2026-12-16 10:00, Panfilov district court, Zharkent. Nothing of yours was changed or"
+        " sent; look at it again."
+    )
+    shown = fake.messages[(admin.id, moved["message_id"])]
+    await fake.wait_for(lambda: "⚠️ Hearing" in shown["text"])
+    assert "reply_markup" not in shown  # this preview can never be right again
+
+    clock.now += timedelta(days=1, minutes=1)
+    answer = await press_confirm(fake, admin, ADMIN, stale)
+    assert answer["text"] == (
+        "This is more than a day old, so nothing was changed or sent. Send the command again."
+    )
+    await fake.say(alice, ALICE, "/mysubs")
+    assert await snapshot(db) == before
+    assert not [m for m in fake.sent_to(alice.id) if "Case closed" in m["text"]]
+
+
+async def test_two_moderators_postpone_one_hearing_at_once(
+    bot: HearingWatchApp, fake: FakeBotApi, db: Database
+) -> None:
+    """Both see the hearing scheduled and confirm together (in two chats, handled at the same
+    time): one postponement, one notice per chat, and the second is told what happened."""
+    admin = fake.private_chat(ADMIN)
+    others = [UserRef(778), UserRef(779)]
+    for user in others:
+        await grant(fake, ADMIN, user)
+    alice = fake.private_chat(ALICE)
+    await fake.say(alice, ALICE, "/subscribe tabarak")
+    number = hearing_id(
+        await fake.say(
+            admin, ADMIN, "/addhearing tabarak 2026-12-16 10:00 Zharkent court; Zharkent"
+        )
+    )
+    chats = [fake.private_chat(user) for user in others]
+    prompts = [
+        await asked_to_confirm(fake, chat, user, f"/postpone #{number} 2026-12-{day} 10:00")
+        for chat, user, day in zip(chats, others, (21, 23), strict=True)
+    ]
+    answers = await asyncio.gather(
+        *(
+            press_confirm(fake, chat, user, prompt)
+            for chat, user, prompt in zip(chats, others, prompts, strict=True)
+        )
+    )
+    refused = [a["text"] for a in answers if a.get("text")]
+    assert len(refused) == 1
+    assert refused[0].startswith(f"Hearing #{number} was postponed meanwhile")
+    await fake.wait_for(
+        lambda: any("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id))
+    )
+    await fake.say(alice, ALICE, "/mysubs")
+    assert sum("Hearing postponed" in m["text"] for m in fake.sent_to(alice.id)) == 1
+    async with db.reading() as session:
+        hearings = await schedule.hearings_of(session, "tabarak")
+    december = [h for h in hearings if h.starts_at.year == 2026 and h.status == "scheduled"]
+    assert len(december) == 1  # the one it moved to; it was not moved twice

@@ -1,133 +1,52 @@
 """Staff commands: admins keep the schedule, moderators postpone hearings.
 
-Authorisation always goes by the sender's numeric user id, in a private chat; one wrapper,
-``staff_command``, does it for every command here.
+Every command that takes arguments is a guided flow (``bot.guided``): given in one line it acts
+at once, given without them it asks. What tells subscribers something (a postponement, an hour
+or date corrected, a cancellation, a closed case) ends on a preview of the notice as each
+language's chats will read it, with Confirm and Keep it: nothing changes and nothing is queued
+before Confirm, and Confirm re-checks that the hearing is still as the preview showed it
+(``bot.staff_actions``). /grant asks to confirm too. Authorisation: ``staff_access``.
 """
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
+from bot import broadcast_texts as show
+from bot import staff_actions
 from bot import staff_texts as say
 from bot.context import Context, HearingWatchApp
-from bot.i18n import Translator
-from bot.menus import set_staff_menu
-from bot.parsing import (
-    arguments,
-    parse_addcase,
-    parse_addhearing,
-    parse_audit,
-    parse_cancelhearing,
-    parse_case_id,
-    parse_editcase,
-    parse_edithearing,
-    parse_optional_case_id,
-    parse_postpone,
-    parse_user_id,
+from bot.guided import Answers
+from bot.handlers.guided import Call, flow_command
+from bot.handlers.staff_access import (
+    Actor,
+    Handler,
+    schedule_changed,
+    staff_command,
+    staff_press,
 )
+from bot.i18n import LANGUAGES, Translator, translator
+from bot.menus import set_staff_menu
+from bot.parsing import parse_audit, parse_optional_case_id
+from bot.staff_actions import Proposal
 from bot.texts import split_message
-from jobs import logref
 from storage import broadcasts, editing, schedule, staff, subscriptions
 from storage.errors import ScheduleError, UserError
-from storage.models import (
-    Broadcast,
-    BroadcastKind,
-    Case,
-    CaseStatus,
-    PendingAction,
-    Role,
-)
-from storage.schedule import local_start
+from storage.models import Broadcast, Case, PendingKind, Role
 
 logger = logging.getLogger(__name__)
 
 CONFIRM = "confirm"
 KEEP = "keep"
 CONFIRMATION_PATTERN = rf"^({CONFIRM}|{KEEP}):\d+$"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """The staff member behind a command, and the language they read."""
-
-    user_id: int
-    role: Role
-    t: Translator
-
-
-StaffCallback = Callable[[Message, Context, Actor, str], Awaitable[None]]
-Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
-
-
-def staff_command(minimum: Role) -> Callable[[StaffCallback], Handler]:
-    """Let the callback run only for staff of at least ``minimum``, in a private chat.
-
-    The callback gets the message, the context, the actor and the text after the command; a
-    UserError it raises (a UsageError, a ScheduleError, a StaffError) becomes a reply that says
-    what to fix.
-    """
-
-    def decorate(callback: StaffCallback) -> Handler:
-        @functools.wraps(callback)
-        async def handler(update: Update, context: Context) -> None:
-            message, chat, user = (
-                update.effective_message,
-                update.effective_chat,
-                update.effective_user,
-            )
-            if message is None or chat is None:
-                return
-            t = context.t
-            command = callback.__name__.removeprefix("cmd_")
-            if chat.type != ChatType.PRIVATE:
-                # One answer for everyone, asked before anything else: a group must not learn
-                # who in it is staff.
-                await message.reply_text(t(say.PRIVATE_ONLY))
-                return
-            if message.sender_chat is not None or user is None:
-                logger.warning("staff command /%s refused: sent on behalf of a chat", command)
-                await message.reply_text(t(say.ANONYMOUS))
-                return
-            role = context.turn.role
-            if role is None:
-                logger.warning(
-                    "staff command /%s refused: user %s is not staff", command, logref.ref(user.id)
-                )
-                await message.reply_text(t(say.NOT_STAFF))
-                return
-            if minimum == Role.ADMIN and role != Role.ADMIN:
-                logger.warning(
-                    "staff command /%s refused: user %s is a moderator",
-                    command,
-                    logref.ref(user.id),
-                )
-                await message.reply_text(t(say.ADMINS_ONLY))
-                return
-            try:
-                await callback(
-                    message, context, Actor(user.id, role, t), arguments(message.text or "")
-                )
-            except UserError as exc:
-                await message.reply_text(say.problem(say.explain(t, exc)))
-
-        return handler
-
-    return decorate
-
-
-async def _reply_long(message: Message, text: str) -> None:
-    """Send a long text as several messages, split between paragraphs or lines."""
-    for part in split_message(text):
-        await message.reply_text(part)
+# Who may confirm what: the author, or an admin (the rule of a broadcast's Send); and a
+# moderator only what moderators may ask for.
+MODERATORS_MAY_CONFIRM = frozenset({PendingKind.POSTPONE})
 
 
 def _confirmation_keyboard(
@@ -140,34 +59,6 @@ def _confirmation_keyboard(
                 InlineKeyboardButton(t(say.KEEP_IT), callback_data=f"{KEEP}:{pending_id}"),
             ]
         ]
-    )
-
-
-async def schedule_changed(context: Context) -> None:
-    """Have the reminder jobs rebuilt from the database after a change to the schedule."""
-    await context.bot_data.signals.schedule_changed()
-
-
-async def queue_notice(
-    session: AsyncSession,
-    context: Context,
-    *,
-    case_id: str,
-    render: Callable[[Translator], str],
-    actor: int,
-) -> Broadcast:
-    """Queue a notice to a case's subscribers, each in their language, in the caller's
-    transaction, so that the change and its notice are stored together; the delivery engine
-    sends it once committed."""
-    text, texts = say.in_every_language(render, context.bot_data.config.default_language)
-    return await broadcasts.start_now(
-        session,
-        kind=BroadcastKind.NOTICE,
-        case_id=case_id,
-        text=text,
-        texts=texts,
-        created_by=actor,
-        now=context.bot_data.clock(),
     )
 
 
@@ -187,9 +78,14 @@ async def follow_progress(
         )
 
 
-async def _count(context: Context, case_id: str) -> int:
-    async with context.bot_data.database.reading() as session:
-        return await subscriptions.count_subscribers(session, case_id=case_id)
+def stop_keyboard(t: Translator, broadcast: Broadcast) -> InlineKeyboardMarkup | None:
+    """The Stop button under a broadcast's progress, while it is being sent."""
+    rows = show.stop_buttons(t, broadcast)
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
 
 
 async def _case(context: Context, case_id: str) -> Case:
@@ -200,158 +96,197 @@ async def _case(context: Context, case_id: str) -> Case:
     return case
 
 
-@staff_command(Role.ADMIN)
-async def cmd_addcase(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Add a case: /addcase <id> <title>, further lines the description."""
-    request = parse_addcase(args)
-    async with context.bot_data.database.writing() as session:
+def _now(call: Call) -> dt.datetime:
+    return call.context.bot_data.clock()
+
+
+def _text(answers: Answers, name: str) -> str:
+    value = answers[name]
+    assert value is not None
+    return value
+
+
+async def _ask_to_confirm(
+    call: Call, proposal: Proposal, question: str, confirm_label: str
+) -> None:
+    """The preview of a change that tells subscribers: what each language's chats will read,
+    how many chats, and Confirm / Keep it. Only a confirmation is stored."""
+    t = call.actor.t
+    config = call.context.bot_data.config
+    texts = {code: proposal.notice(translator(code)) for code in LANGUAGES}
+    async with call.context.bot_data.database.reading() as session:
+        counts = await subscriptions.subscriber_languages(session, case_id=proposal.case_id)
+    audience = show.audience_of(counts, config.default_language)
+    async with call.context.bot_data.database.writing() as session:
+        pending_id = await staff.create_pending(
+            session, actor=call.actor.user_id, request=proposal.request, now=_now(call)
+        )
+    head = f"{question}\n\n<i>{t(say.NOTHING_BEFORE_CONFIRM)}</i>"
+    blocks = show.preview_blocks(t, texts, audience)
+    messages = [f"{head}\n\n{blocks[0]}", *blocks[1:]]
+    for text in messages[:-1]:
+        await call.send(text)
+    await call.send(messages[-1], _confirmation_keyboard(t, pending_id, confirm_label))
+
+
+async def _subscribers(call: Call, case_id: str) -> int:
+    async with call.context.bot_data.database.reading() as session:
+        return await subscriptions.count_subscribers(session, case_id=case_id)
+
+
+async def finish_addcase(call: Call, answers: Answers) -> None:
+    """Add a case."""
+    async with call.context.bot_data.database.writing() as session:
         case = await editing.add_case(
             session,
-            actor=actor.user_id,
-            case_id=request.case_id,
-            title=request.title,
-            description=request.description,
+            actor=call.actor.user_id,
+            case_id=_text(answers, "case"),
+            title=_text(answers, "title"),
+            description=answers.get("description") or "",
         )
-    await message.reply_text(say.case_added(actor.t, case))
+    await call.send(say.case_added(call.actor.t, case))
 
 
-@staff_command(Role.ADMIN)
-async def cmd_editcase(message: Message, context: Context, actor: Actor, args: str) -> None:
+async def finish_editcase(call: Call, answers: Answers) -> None:
     """Change a case's title or description."""
-    request = parse_editcase(args)
-    async with context.bot_data.database.writing() as session:
+    field: editing.CaseField = "title" if answers["field"] == "title" else "description"
+    async with call.context.bot_data.database.writing() as session:
         case = await editing.edit_case(
             session,
-            actor=actor.user_id,
-            case_id=request.case_id,
-            field=request.field,
-            value=request.value,
+            actor=call.actor.user_id,
+            case_id=_text(answers, "case"),
+            field=field,
+            value=_text(answers, "value"),
         )
-    await message.reply_text(say.case_edited(actor.t, case, request.field))
+    await call.send(say.case_edited(call.actor.t, case, field))
 
 
-@staff_command(Role.ADMIN)
-async def cmd_closecase(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Ask to confirm closing a case."""
-    case = await _case(context, parse_case_id("closecase", args))
-    if case.status == CaseStatus.CLOSED:
-        raise ScheduleError("The case {case_id} is closed already.", case_id=case.id)
-    subscribers = await _count(context, case.id)
-    async with context.bot_data.database.writing() as session:
-        pending_id = await staff.create_pending(
-            session, actor=actor.user_id, request=staff.ClosingCase(case.id)
-        )
-    await message.reply_text(
-        say.confirm_close(actor.t, case, subscribers),
-        reply_markup=_confirmation_keyboard(actor.t, pending_id, say.CLOSE_THE_CASE),
-    )
+async def finish_closecase(call: Call, answers: Answers) -> None:
+    """Preview closing a case, with its notice."""
+    case = await _case(call.context, _text(answers, "case"))
+    async with call.context.bot_data.database.reading() as session:
+        proposal = await staff_actions.propose_close(session, case_id=case.id)
+    subscribers = await _subscribers(call, case.id)
+    question = say.confirm_close(call.actor.t, case, subscribers)
+    await _ask_to_confirm(call, proposal, question, say.CLOSE_THE_CASE)
 
 
-@staff_command(Role.ADMIN)
-async def cmd_addhearing(message: Message, context: Context, actor: Actor, args: str) -> None:
+async def finish_addhearing(call: Call, answers: Answers) -> None:
     """Add a hearing to a case."""
-    request = parse_addhearing(args)
-    async with context.bot_data.database.writing() as session:
+    config = call.context.bot_data.config
+    case_id = _text(answers, "case")
+    at = answers["time"]
+    async with call.context.bot_data.database.writing() as session:
         hearing = await editing.add_hearing(
             session,
-            actor=actor.user_id,
-            case_id=request.case_id,
-            day=request.day,
-            at=request.at,
-            court=request.court,
-            city=request.city,
-            address=request.address,
-            zone=request.zone or context.bot_data.config.timezone,
-            now=context.bot_data.clock(),
+            actor=call.actor.user_id,
+            case_id=case_id,
+            day=dt.date.fromisoformat(_text(answers, "date")),
+            at=None if at in (None, "tba") else dt.time.fromisoformat(str(at)),
+            court=_text(answers, "court"),
+            city=_text(answers, "city"),
+            address=answers.get("address"),
+            zone=answers.get("zone") or config.timezone,
+            now=_now(call),
         )
-        case = await schedule.get_case(session, request.case_id)
+        case = await schedule.get_case(session, case_id)
     assert case is not None  # add_hearing checked it
-    await schedule_changed(context)
-    await message.reply_text(say.hearing_added(actor.t, case, hearing))
+    await schedule_changed(call.context)
+    await call.send(say.hearing_added(call.actor.t, case, hearing))
 
 
-@staff_command(Role.ADMIN)
-async def cmd_edithearing(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Change a hearing's court, city, address or zone; or announce its hour, or correct its
-    date, and tell the case's subscribers."""
-    request = parse_edithearing(args)
-    render: Callable[[Translator], str] | None = None
-    async with context.bot_data.database.writing() as session:
-        hearing = await schedule.get_hearing(session, request.hearing_id)
-        # Read before the change: the notice says what it was.
-        was, was_tba = local_start(hearing), hearing.time_tba
+async def finish_edithearing(call: Call, answers: Answers) -> None:
+    """Change a hearing's court, city, address or zone at once; preview an hour or a date
+    corrected, with its notice."""
+    hearing_id = int(_text(answers, "hearing"))
+    field = next(name for name in editing.HEARING_FIELDS if name == answers["field"])
+    value = answers.get("value")
+    if field in editing.WHEN_FIELDS:
+        async with call.context.bot_data.database.reading() as session:
+            proposal = await staff_actions.propose_correction(
+                session, hearing_id=hearing_id, field=field, value=str(value), now=_now(call)
+            )
+            hearing = await schedule.get_hearing(session, hearing_id)
+        subscribers = await _subscribers(call, hearing.case_id)
+        question = say.confirm_correction(call.actor.t, hearing, subscribers)
+        await _ask_to_confirm(call, proposal, question, say.CORRECT_IT)
+        return
+    async with call.context.bot_data.database.writing() as session:
         hearing = await editing.edit_hearing(
             session,
-            actor=actor.user_id,
-            hearing_id=request.hearing_id,
-            field=request.field,
-            value=request.value,
-            now=context.bot_data.clock(),
+            actor=call.actor.user_id,
+            hearing_id=hearing_id,
+            field=field,
+            value=value,
+            now=_now(call),
         )
-        if request.field in editing.WHEN_FIELDS:
-            case = await schedule.get_case(session, hearing.case_id)
-            assert case is not None  # edit_hearing checked it
-            found, corrected = case, hearing
-            render = lambda t: say.corrected_notice(t, found, corrected, was, was_tba)  # noqa: E731
-            broadcast = await queue_notice(
-                session, context, case_id=case.id, render=render, actor=actor.user_id
-            )
-    await schedule_changed(context)
-    if render is None:
-        await message.reply_text(say.hearing_edited(actor.t, hearing, request.field))
+    await schedule_changed(call.context)
+    await call.send(say.hearing_edited(call.actor.t, hearing, field))
+
+
+async def finish_postpone(call: Call, answers: Answers) -> None:
+    """Preview a postponement, with its notice."""
+    hearing_id = int(_text(answers, "hearing"))
+    at = answers["time"]
+    async with call.context.bot_data.database.reading() as session:
+        proposal = await staff_actions.propose_postpone(
+            session,
+            hearing_id=hearing_id,
+            day=dt.date.fromisoformat(_text(answers, "date")),
+            at=None if at in (None, "tba") else dt.time.fromisoformat(str(at)),
+            reason=answers.get("reason"),
+            now=_now(call),
+        )
+        hearing = await schedule.get_hearing(session, hearing_id)
+    subscribers = await _subscribers(call, hearing.case_id)
+    question = say.confirm_postpone(call.actor.t, hearing, subscribers)
+    await _ask_to_confirm(call, proposal, question, say.POSTPONE_IT)
+
+
+async def finish_cancelhearing(call: Call, answers: Answers) -> None:
+    """Preview a cancellation, with its notice."""
+    hearing_id = int(_text(answers, "hearing"))
+    async with call.context.bot_data.database.reading() as session:
+        proposal = await staff_actions.propose_cancel(
+            session, hearing_id=hearing_id, reason=answers.get("reason")
+        )
+        hearing = await schedule.get_hearing(session, hearing_id)
+    subscribers = await _subscribers(call, hearing.case_id)
+    question = say.confirm_cancel(call.actor.t, hearing, subscribers)
+    await _ask_to_confirm(call, proposal, question, say.CANCEL_THE_HEARING)
+
+
+async def finish_grant(call: Call, answers: Answers) -> None:
+    """Ask to confirm making someone a moderator, naming them."""
+    user_id = int(_text(answers, "user"))
+    admins = call.context.bot_data.config.admins
+    async with call.context.bot_data.database.reading() as session:
+        already = await staff.is_moderator(session, user_id, admins)
+    t = call.actor.t
+    if already:
+        await call.send(say.granted(t, user_id, new=False))
         return
-    shown = await message.reply_text(say.notice_sent(actor.t, render(actor.t), broadcast.total))
-    await follow_progress(context, broadcast, shown, actor.t.language)
-
-
-@staff_command(Role.MODERATOR)
-async def cmd_postpone(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Postpone a hearing to a new date and tell the case's subscribers."""
-    request = parse_postpone(args)
-    async with context.bot_data.database.writing() as session:
-        old, new = await editing.postpone(
-            session,
-            actor=actor.user_id,
-            hearing_id=request.hearing_id,
-            day=request.day,
-            at=request.at,
-            reason=request.reason,
-            now=context.bot_data.clock(),
-        )
-        case = await schedule.get_case(session, old.case_id)
-        assert case is not None  # postpone checked it
-        broadcast = await queue_notice(
-            session,
-            context,
-            case_id=case.id,
-            render=lambda t: say.postponed_notice(t, case, old, new),
-            actor=actor.user_id,
-        )
-    await schedule_changed(context)
-    notice = say.postponed_notice(actor.t, case, old, new)
-    shown = await message.reply_text(say.notice_sent(actor.t, notice, broadcast.total))
-    await follow_progress(context, broadcast, shown, actor.t.language)
-
-
-@staff_command(Role.ADMIN)
-async def cmd_cancelhearing(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Ask to confirm cancelling a hearing."""
-    request = parse_cancelhearing(args)
-    async with context.bot_data.database.reading() as session:
-        hearing = await schedule.get_hearing(session, request.hearing_id)
-    editing.check_cancellable(hearing)  # before asking to confirm what cannot be done
-    subscribers = await _count(context, hearing.case_id)
-    async with context.bot_data.database.writing() as session:
-        assert hearing.id is not None
+    async with call.context.bot_data.database.writing() as session:
         pending_id = await staff.create_pending(
-            session,
-            actor=actor.user_id,
-            request=staff.CancellingHearing(hearing.id, request.reason),
+            session, actor=call.actor.user_id, request=staff.Granting(user_id), now=_now(call)
         )
-    await message.reply_text(
-        say.confirm_cancel(actor.t, hearing, request.reason, subscribers),
-        reply_markup=_confirmation_keyboard(actor.t, pending_id, say.CANCEL_THE_HEARING),
+    await call.send(
+        say.confirm_grant(t, user_id, call.shared_name),
+        _confirmation_keyboard(t, pending_id, say.MAKE_MODERATOR),
     )
+
+
+async def finish_revoke(call: Call, answers: Answers) -> None:
+    """Take the moderator role away."""
+    user_id = int(_text(answers, "user"))
+    config = call.context.bot_data.config
+    async with call.context.bot_data.database.writing() as session:
+        was = await staff.revoke(
+            session, actor=call.actor.user_id, user_id=user_id, admins=config.admins
+        )
+    if was:
+        await set_staff_menu(call.context.bot, user_id, None, config.default_language)
+    await call.send(say.revoked(call.actor.t, user_id, was=was))
 
 
 @staff_command(Role.MODERATOR)
@@ -366,7 +301,8 @@ async def cmd_hearings(message: Message, context: Context, actor: Actor, args: s
             s.case.id: s.case.title
             for s in await schedule.case_summaries(session, context.bot_data.clock())
         }
-    await _reply_long(message, say.hearings_list(actor.t, hearings, titles))
+    for part in split_message(say.hearings_list(actor.t, hearings, titles)):
+        await message.reply_text(part)
 
 
 @staff_command(Role.MODERATOR)
@@ -378,145 +314,117 @@ async def cmd_staff(message: Message, context: Context, actor: Actor, args: str)
 
 
 @staff_command(Role.ADMIN)
-async def cmd_grant(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Make someone a moderator."""
-    user_id = parse_user_id("grant", args)
-    async with context.bot_data.database.writing() as session:
-        new = await staff.grant(
-            session,
-            actor=actor.user_id,
-            user_id=user_id,
-            admins=context.bot_data.config.admins,
-        )
-    if new:
-        default = context.bot_data.config.default_language
-        await set_staff_menu(context.bot, user_id, Role.MODERATOR, default)
-    await message.reply_text(say.granted(actor.t, user_id, new=new))
-
-
-@staff_command(Role.ADMIN)
-async def cmd_revoke(message: Message, context: Context, actor: Actor, args: str) -> None:
-    """Take the moderator role away."""
-    user_id = parse_user_id("revoke", args)
-    async with context.bot_data.database.writing() as session:
-        was = await staff.revoke(
-            session,
-            actor=actor.user_id,
-            user_id=user_id,
-            admins=context.bot_data.config.admins,
-        )
-    if was:
-        default = context.bot_data.config.default_language
-        await set_staff_menu(context.bot, user_id, None, default)
-    await message.reply_text(say.revoked(actor.t, user_id, was=was))
-
-
-@staff_command(Role.ADMIN)
 async def cmd_audit(message: Message, context: Context, actor: Actor, args: str) -> None:
     """The latest staff actions."""
     limit = parse_audit(args)
     async with context.bot_data.database.reading() as session:
         entries = await staff.latest_audit(session, limit)
-    await _reply_long(message, say.audit_list(actor.t, entries))
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a confirmed action did: the text for the staff member, and a notice to send."""
-
-    text: str
-    broadcast: Broadcast | None = None
-
-
-async def _carry_out(
-    session: AsyncSession, context: Context, pending: PendingAction, actor: int, t: Translator
-) -> Outcome:
-    """Do a confirmed destructive action, in the transaction that claimed it."""
-    render: Callable[[Translator], str]
-    match staff.request_of(pending):
-        case staff.ClosingCase(case_id):
-            case = await editing.close_case(session, actor=actor, case_id=case_id)
-            if case is None:
-                return Outcome(t(say.ALREADY_DONE))
-            closed = case
-            render = lambda tr: say.case_closed_notice(tr, closed)  # noqa: E731
-        case staff.CancellingHearing(hearing_id, reason):
-            hearing = await editing.cancel_hearing(
-                session, actor=actor, hearing_id=hearing_id, reason=reason
-            )
-            if hearing is None:
-                return Outcome(t(say.ALREADY_DONE))
-            found = await schedule.get_case(session, hearing.case_id)
-            assert found is not None  # a hearing's case is never deleted
-            case, cancelled = found, hearing
-            render = lambda tr: say.cancelled_notice(tr, found, cancelled)  # noqa: E731
-    broadcast = await queue_notice(session, context, case_id=case.id, render=render, actor=actor)
-    return Outcome(say.notice_sent(t, render(t), broadcast.total), broadcast)
-
-
-async def staff_press(update: Update, context: Context, minimum: Role) -> int | None:
-    """The user id behind a button press if they are staff of at least ``minimum``; otherwise
-    the press is answered with the neutral line, logged, and None returned."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    if user is None:
-        await query.answer()
-        return None
-    role = context.turn.role
-    if role is None or (minimum == Role.ADMIN and role != Role.ADMIN):
-        logger.warning("button refused: user %s is not %s", logref.ref(user.id), minimum)
-        await query.answer(context.t(say.NOT_STAFF), show_alert=True)
-        return None
-    return user.id
+    for part in split_message(say.audit_list(actor.t, entries)):
+        await message.reply_text(part)
 
 
 async def on_confirmation(update: Update, context: Context) -> None:
-    """Confirm or Keep pressed under a destructive command: act once, whoever presses again."""
+    """Confirm or Keep it under a preview: acts once, whoever presses again and from wherever;
+    its author or an admin may press, within a day."""
     query = update.callback_query
     assert query is not None
     action, _, raw_id = (query.data or "").partition(":")
-    user_id = await staff_press(update, context, Role.ADMIN)
+    user_id = await staff_press(update, context, Role.MODERATOR)
     if user_id is None:
         return
     t = context.t
-    try:
-        async with context.bot_data.database.writing() as session:
-            pending = await staff.claim_pending(session, pending_id=int(raw_id), actor=user_id)
-            if pending is None:
-                outcome = None
-            elif action == KEEP:
-                outcome = Outcome(t(say.KEPT))
-            else:
-                outcome = await _carry_out(session, context, pending, user_id, t)
-    except UserError as exc:
-        await query.answer(say.explain(t, exc), show_alert=True)
-        return
-    if outcome is None:
+    data = context.bot_data
+    now = data.clock()
+    pending_id = int(raw_id)
+    async with data.database.reading() as session:
+        pending = await staff.get_pending(session, pending_id)
+    if pending is None or pending.done_at is not None:
         await query.answer(t(say.ALREADY_DONE))
         return
-    await schedule_changed(context)
+    admin = context.turn.role == Role.ADMIN
+    if not admin and (
+        pending.actor_id != user_id or PendingKind(pending.kind) not in MODERATORS_MAY_CONFIRM
+    ):
+        await query.answer(t(say.NOT_YOURS_TO_CONFIRM), show_alert=True)
+        return
+    if staff.expired(pending, now):
+        async with data.database.writing() as session:
+            await staff.close_pending(session, pending_id=pending_id, now=now)
+        await query.answer(t(say.CONFIRMATION_EXPIRED), show_alert=True)
+        await _refused(query.message, say.problem(t(say.CONFIRMATION_EXPIRED)))
+        return
+    done: staff_actions.Done | None
+    try:
+        async with data.database.writing() as session:
+            claimed = await staff.claim_pending(
+                session, pending_id=pending_id, actor=user_id, now=now, for_anyone=admin
+            )
+            if claimed is None:
+                done = None
+            elif action == KEEP:
+                done = staff_actions.Done(lambda tr: tr(say.KEPT))
+            else:
+                done = await staff_actions.carry_out(
+                    session,
+                    request=staff.request_of(claimed),
+                    actor=user_id,
+                    now=now,
+                    default_language=data.config.default_language,
+                    admins=data.config.admins,
+                )
+    except UserError as error:
+        # Refused (the hearing changed meanwhile): nothing was changed or queued, and this
+        # preview can never be right again.
+        async with data.database.writing() as session:
+            await staff.close_pending(session, pending_id=pending_id, now=now)
+        await query.answer(say.explain(t, error), show_alert=True)
+        await _refused(query.message, say.problem(say.explain(t, error)))
+        return
+    if done is None:
+        await query.answer(t(say.ALREADY_DONE))
+        return
     await query.answer()
-    shown = await query.edit_message_text(outcome.text)
-    if outcome.broadcast is not None and isinstance(shown, Message):
-        await follow_progress(context, outcome.broadcast, shown, t.language)
+    if done.granted is not None:
+        await set_staff_menu(
+            context.bot, done.granted, Role.MODERATOR, data.config.default_language
+        )
+    if done.schedule_changed:
+        await schedule_changed(context)
+    broadcast = done.broadcast
+    markup = stop_keyboard(t, broadcast) if broadcast is not None else None
+    shown = await query.edit_message_text(done.says(t), reply_markup=markup)
+    if broadcast is not None and isinstance(shown, Message):
+        await follow_progress(context, broadcast, shown, t.language)
+
+
+async def _refused(message: object, text: str) -> None:
+    """Show under a preview why it was refused, and take its buttons away."""
+    if not isinstance(message, Message):
+        return
+    try:
+        await message.edit_text(f"{message.text_html}\n\n{text}", reply_markup=None)
+    except BadRequest as exc:
+        logger.info("could not mark a refused preview: %s", exc.message)
+
+
+FINISHERS = {
+    "addcase": finish_addcase,
+    "editcase": finish_editcase,
+    "closecase": finish_closecase,
+    "addhearing": finish_addhearing,
+    "edithearing": finish_edithearing,
+    "postpone": finish_postpone,
+    "cancelhearing": finish_cancelhearing,
+    "grant": finish_grant,
+    "revoke": finish_revoke,
+}
 
 
 def register(app: HearingWatchApp) -> None:
     """Add the staff handlers."""
     commands: dict[str, Handler] = {
-        "addcase": cmd_addcase,
-        "editcase": cmd_editcase,
-        "closecase": cmd_closecase,
-        "addhearing": cmd_addhearing,
-        "edithearing": cmd_edithearing,
-        "postpone": cmd_postpone,
-        "cancelhearing": cmd_cancelhearing,
-        "hearings": cmd_hearings,
-        "staff": cmd_staff,
-        "grant": cmd_grant,
-        "revoke": cmd_revoke,
-        "audit": cmd_audit,
-    }
+        name: flow_command(name, finisher) for name, finisher in FINISHERS.items()
+    } | {"hearings": cmd_hearings, "staff": cmd_staff, "audit": cmd_audit}
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(on_confirmation, pattern=CONFIRMATION_PATTERN))

@@ -53,6 +53,8 @@ GROUP_ANONYMOUS_BOT = {
 }  # fmt: skip
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Where a sent message keeps the reply keyboard (or its removal) it showed the user.
+KEYBOARD = "keyboard_shown"
 SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
 # What a webhook (or getUpdates) gets when allowed_updates is empty or was never given.
 NOT_DELIVERED_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -663,18 +665,6 @@ class FakeBotApi:
         self._push("message", message)
         return message
 
-    def forward_text(self, chat: ChatRef, user: UserRef, text: str, *, origin: UserRef) -> Json:
-        """``user`` forwards into ``chat`` a message that ``origin`` wrote (``forward_origin``,
-        Bot API 7.0); a command in it keeps its entity, as Telegram keeps it."""
-        message = self._user_message(chat, user, text, as_chat=False)
-        message["forward_origin"] = {
-            "type": "user",
-            "date": message["date"],
-            "sender_user": origin.to_dict(),
-        }
-        self._push("message", message)
-        return message
-
     def text_update(
         self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool = False
     ) -> Json:
@@ -716,6 +706,62 @@ class FakeBotApi:
             },
         )
         return query_id
+
+    # --- reply keyboards, shared users, forwarded messages ---------------------------------
+
+    @staticmethod
+    def _attach_markup(message: Json, markup: Json | None) -> None:
+        """Inline buttons belong to the message; a reply keyboard (or its removal) is shown
+        to the user instead, and Telegram leaves it out of the message it returns."""
+        if not markup:
+            return
+        if "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        else:
+            message[KEYBOARD] = markup
+
+    def reply_keyboard(self, chat_id: int) -> Json | None:
+        """The reply keyboard the user sees in a chat now (the latest one sent and not
+        removed), or None."""
+        for message in reversed(self.sent_to(chat_id)):
+            markup = message.get(KEYBOARD)
+            if markup is not None:
+                return None if markup.get("remove_keyboard") else markup
+        return None
+
+    def share_user(self, chat: ChatRef, user: UserRef, request_id: int, shared: UserRef) -> Json:
+        """``user`` picks ``shared`` with the person picker of request ``request_id``: the
+        message with ``users_shared`` that Telegram sends the bot (names asked for included)."""
+        message: Json = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat.to_dict(),
+            "from": user.to_dict(),
+            "users_shared": {
+                "request_id": request_id,
+                "users": [{"user_id": shared.id, "first_name": shared.first_name}],
+            },
+        }
+        self._push("message", message)
+        return message
+
+    def forward_text(
+        self, chat: ChatRef, user: UserRef, text: str, *, origin: UserRef | None = None
+    ) -> Json:
+        """``user`` forwards into ``chat`` a message ``origin`` wrote (``forward_origin``, Bot API
+        7.0; a command in it keeps its entity, as Telegram keeps it); with no origin, ``user``
+        sends ``text`` through an inline bot (``via_bot``)."""
+        message = self._user_message(chat, user, text, as_chat=False)
+        if origin is not None:
+            message["forward_origin"] = {
+                "type": "user",
+                "date": int(time.time()) - 60,
+                "sender_user": origin.to_dict(),
+            }
+        else:
+            message["via_bot"] = {"id": 4242, "is_bot": True, "first_name": "Inline"}
+        self._push("message", message)
+        return message
 
     # --- what the bot did ----------------------------------------------------------------
 
@@ -982,11 +1028,9 @@ class FakeBotApi:
             "text": visible,
             "html": html_text,
         }
-        markup = params.json("reply_markup")
-        if markup:
-            message["reply_markup"] = markup
+        self._attach_markup(message, params.json("reply_markup"))
         self.messages[(chat.id, message["message_id"])] = message
-        return {k: v for k, v in message.items() if k != "html"}
+        return {k: v for k, v in message.items() if k not in ("html", KEYBOARD)}
 
     async def _send_document(self, params: Params) -> Json:
         """A document uploaded with the call (a file_id or URL is not supported here)."""
