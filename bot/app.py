@@ -15,9 +15,11 @@ from bot.handlers import (
     arrival,
     broadcasts,
     calendar,
+    channels,
     chats,
     common,
     language,
+    managed,
     privacy,
     reminders,
     staff,
@@ -66,6 +68,8 @@ def build_application(
     arrival.register(app)
     chats.register(app)
     supporters.register(app)
+    channels.register(app)
+    managed.register(app)
     language.register(app)
     calendar.register(app)
     privacy.register(app)
