@@ -148,7 +148,13 @@ class DeliveryStore(Protocol):
         """A group became a supergroup: move its rows to the new id."""
 
     async def move_to_general(
-        self, chat_id: int, thread_id: int, *, broadcast_id: int, notice: TopicNotice | None
+        self,
+        chat_id: int,
+        thread_id: int,
+        *,
+        broadcast_id: int,
+        notice: TopicNotice | None,
+        now: datetime,
     ) -> bool:
         """A forum topic is gone: the chat's subscriptions and pending deliveries in it go to
         General, and ``notice`` is queued to it; False when nothing was left to move."""
@@ -495,6 +501,7 @@ class DeliveryEngine:
                         item.thread_id,
                         broadcast_id=item.broadcast_id,
                         notice=self.topic_notice,
+                        now=self._wall_clock(),
                     )
                     if told:
                         logger.info(

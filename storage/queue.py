@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from storage import broadcasts, chats, payloads, privacy, topics
 from storage.database import Database
-from storage.models import Broadcast, BroadcastStatus, Chat, Delivery, DeliveryStatus, utcnow
+from storage.models import Broadcast, BroadcastStatus, Chat, Delivery, DeliveryStatus
 from storage.payloads import ReminderPayload
 from storage.topics import TopicNotice
 
@@ -307,7 +307,13 @@ class DeliveryQueue:
             await chats.migrate_chat(session, old_id=old_id, new_id=new_id)
 
     async def move_to_general(
-        self, chat_id: int, thread_id: int, *, broadcast_id: int, notice: TopicNotice | None
+        self,
+        chat_id: int,
+        thread_id: int,
+        *,
+        broadcast_id: int,
+        notice: TopicNotice | None,
+        now: datetime,
     ) -> bool:
         """A forum topic is gone: its subscriptions and deliveries go to General (see
         storage.topics.move_to_general)."""
@@ -318,7 +324,7 @@ class DeliveryQueue:
                 thread_id=thread_id,
                 broadcast_id=broadcast_id,
                 notice=notice,
-                now=utcnow(),
+                now=now,
             )
 
     async def figures(self) -> QueueFigures:

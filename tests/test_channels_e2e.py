@@ -370,3 +370,20 @@ async def test_the_bot_muted_or_removed_pauses_the_channel_and_restored_resumes_
     fake.bot_status(channel, "left")  # removed from the channel
     await until_async(reachable, False)
     assert await following(bot, channel.id) == {"tabarak"}  # paused, not forgotten
+
+
+async def test_a_channels_administrators_can_make_the_bot_forget_it(
+    bot: HearingWatchApp, fake: FakeBotApi, channel: ChatRef
+) -> None:
+    fake.post(channel, "/subscribe tabarak")
+    await said(fake, channel, "now follows")
+    fake.post(channel, "/forget")
+    question = await said(fake, channel, "Erase everything")
+    refused = await fake.click(channel, BOB, question, "forget:yes")  # a reader
+    assert refused["show_alert"] in (True, "true")
+    assert await following(bot, channel.id) == {"tabarak"}
+    await fake.click(channel, ALICE, question, "forget:yes")
+    await fake.wait_for(lambda: (channel.id, question["message_id"]) in fake.deleted)
+    async with bot.bot_data.database.reading() as session:
+        assert await session.get(Chat, channel.id) is None
+    assert await following(bot, channel.id) == set()

@@ -1,4 +1,4 @@
-"""Commands posted in a channel: /subscribe, /unsubscribe, /remind and /language.
+"""Commands posted in a channel: /subscribe, /unsubscribe, /remind, /language and /forget.
 
 Only a channel's administrators who may post can post in it, so a command post is theirs (it
 carries no author: ``from`` is missing, and the signature optional). The bot answers in the
@@ -17,7 +17,7 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import CommandHandler, filters
 
 from bot.context import Context, HearingWatchApp
-from bot.handlers import language, reminders, supporters
+from bot.handlers import language, privacy, reminders, supporters
 from bot.handlers.access import bot_may_post
 from bot.handlers.answers import tidy
 from jobs import logref
@@ -58,6 +58,7 @@ def register(app: HearingWatchApp) -> None:
         "unsubscribe": supporters.cmd_unsubscribe,
         "remind": reminders.cmd_remind,
         "language": language.cmd_language,
+        "forget": privacy.cmd_forget,
     }
     # New posts only: an edited post must not act a second time.
     for name, callback in commands.items():
