@@ -80,7 +80,11 @@ CANNOT_POST_IN_GROUP = N_(
 ONLY_CHANNEL_ADMINS = N_(
     "Only this channel's administrators who may post in it can change what it follows."
 )
+MANAGED_BUTTON = N_("📢 Channels and groups I manage")
 MANAGED_HEADING = N_("Channels and groups you manage")
+MANAGED_NONE = N_(
+    "You manage none of the channels and groups that follow cases here (or I am no longer in them)."
+)
 MANAGED_PAUSED = N_("paused: I cannot post there")
 SUBSCRIBED_HERE_NOW = N_(
     "<b>{title}</b> was followed in another topic of this group; from now on its reminders and"

@@ -92,3 +92,13 @@ def case_keyboard(
     if private:
         rows.append(manage_row(t, "sub", case_id))
     return InlineKeyboardMarkup(rows)
+
+
+MANAGED = "mine"
+MANAGED_PATTERN = rf"^{MANAGED}$"
+
+
+def managed_row(t: Translator) -> list[InlineKeyboardButton]:
+    """The button, under /mysubs in a private chat, that lists the channels and groups the
+    person manages (see bot.handlers.managed)."""
+    return [InlineKeyboardButton(t(chat_texts.MANAGED_BUTTON), callback_data=MANAGED)]

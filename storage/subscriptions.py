@@ -124,6 +124,17 @@ class FollowingChat:
     case_ids: tuple[str, ...]
 
 
+async def any_group_or_channel_following(session: AsyncSession) -> bool:
+    """Whether any group, supergroup or channel follows a case."""
+    query = (
+        select(Subscription.chat_id)
+        .join(Chat, col(Subscription.chat_id) == col(Chat.id))
+        .where(col(Chat.type) != ChatType.PRIVATE)
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
 async def groups_and_channels_following(session: AsyncSession) -> list[FollowingChat]:
     """Every group, supergroup and channel that follows a case, with the cases, by chat id."""
     result = await session.execute(

@@ -322,6 +322,9 @@ async def test_not_now_takes_the_picker_away_and_changes_nothing(
 async def test_mysubs_lists_the_channels_and_groups_the_person_manages(
     bot: HearingWatchApp, fake: FakeBotApi, channel: ChatRef
 ) -> None:
+    alice = fake.private_chat(ALICE)
+    alone = await fake.say(alice, ALICE, "/mysubs")
+    assert "reply_markup" not in alone  # no group or channel follows anything yet
     fake.post(channel, "/subscribe tabarak")
     await said(fake, channel, "now follows")
     group = fake.group(-1002000000002, title="Zharkent watchers")
@@ -329,16 +332,23 @@ async def test_mysubs_lists_the_channels_and_groups_the_person_manages(
     fake.set_member(group, ALICE, "member")
     await fake.say(group, BOB, "/subscribe musakhan-alimuly")
 
-    alice = fake.private_chat(ALICE)
-    await fake.say(alice, ALICE, "/mysubs")
-    listing = await said(fake, alice, "Channels and groups you manage")
-    assert "📢 Qazaq Defenders: tabarak" in listing["text"]
-    assert "Zharkent watchers" not in listing["text"]  # Alice only reads that group
-    bob = fake.private_chat(BOB)
-    await fake.say(bob, BOB, "/mysubs")
-    listing = await said(fake, bob, "Channels and groups you manage")
-    assert "👥 Zharkent watchers: musakhan-alimuly" in listing["text"]
-    assert "Qazaq Defenders" not in listing["text"]
+    async def managed_by(user: UserRef) -> str:
+        """What the button under /mysubs lists, asked of Telegram only when pressed."""
+        private = fake.private_chat(user)
+        listing = await fake.say(private, user, "/mysubs")
+        assert inline(listing) == ["mine"]
+        before = len(fake.calls_to("getChatMember"))
+        await fake.click(private, user, listing, "mine")
+        answer = await said(fake, private, "Channels and groups you manage")
+        assert len(fake.calls_to("getChatMember")) - before == 2  # one question per chat
+        return str(answer["text"])
+
+    mine = await managed_by(ALICE)
+    assert "📢 Qazaq Defenders: tabarak" in mine
+    assert "Zharkent watchers" not in mine  # Alice only reads that group
+    bobs = await managed_by(BOB)
+    assert "👥 Zharkent watchers: musakhan-alimuly" in bobs
+    assert "Qazaq Defenders" not in bobs
 
 
 async def test_the_bot_muted_or_removed_pauses_the_channel_and_restored_resumes_it(

@@ -4,8 +4,9 @@ A button "A channel or group I manage" (under a case, /unsubscribe, /remind, /la
 Telegram's own chat picker (``bot.picker``); the chat Telegram hands back is checked with
 getChatMember (the person is its administrator, in a channel one who may post; the bot is there
 and may post) and then follows the case, stops following it, or gets the reminders or language
-chosen. /mysubs in a private chat also lists the channels and groups the person manages that
-follow something, asked of Telegram at that moment. Nothing about the person is stored.
+chosen. /mysubs in a private chat has a button that lists the channels and groups the person
+manages that follow something, asked of Telegram at that moment. Nothing about the person is
+stored.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from telegram.constants import ChatType as TelegramChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot import chat_texts, picker, texts
+from bot import chat_texts, keyboards, picker, texts
 from bot.context import Context, HearingWatchApp
 from bot.handlers.access import bot_may_post, manages
 from bot.handlers.language import language_row
@@ -221,9 +222,29 @@ async def on_not_now(update: Update, context: Context) -> None:
         )
 
 
+async def on_managed(update: Update, context: Context) -> None:
+    """The button under /mysubs: the channels and groups the person manages that follow
+    something, asked of Telegram now."""
+    query, chat, user = update.callback_query, update.effective_chat, update.effective_user
+    assert query is not None
+    t = context.t
+    if chat is None or user is None or chat.type != TelegramChatType.PRIVATE:
+        await query.answer()
+        return
+    await query.answer()
+    lines = await managed_lines(context, user.id)
+    if not lines:
+        await context.bot.send_message(chat.id, t(chat_texts.MANAGED_NONE))
+        return
+    heading = t(chat_texts.MANAGED_HEADING)
+    for text in texts.pack([f"<b>{heading}</b>\n", *lines], joiner="\n"):
+        await context.bot.send_message(chat.id, text)
+
+
 async def managed_lines(context: Context, user_id: int) -> list[str]:
-    """For /mysubs in a private chat: a line for each channel or group that follows something
-    and that the person manages, asked of Telegram now (nothing about them is kept)."""
+    """A line for each channel or group that follows something and that the person manages,
+    asked of Telegram now (nothing about them is kept): one getChatMember per such chat, a few
+    at a time, which is why it waits for a button."""
     async with context.bot_data.database.reading() as session:
         following = await subscriptions.groups_and_channels_following(session)
     if not following:
@@ -251,6 +272,7 @@ async def managed_lines(context: Context, user_id: int) -> list[str]:
 def register(app: HearingWatchApp) -> None:
     """Add the chat picker's steps (private chats only)."""
     app.add_handler(CallbackQueryHandler(on_pick, pattern=PICK_PATTERN))
+    app.add_handler(CallbackQueryHandler(on_managed, pattern=keyboards.MANAGED_PATTERN))
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     app.add_handler(MessageHandler(private & filters.StatusUpdate.CHAT_SHARED, on_chat_shared))
     not_now = {translator(language)(chat_texts.PICK_NOT_NOW) for language in LANGUAGES}

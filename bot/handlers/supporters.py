@@ -13,7 +13,6 @@ from bot import chat_texts, keyboards, texts
 from bot.context import Context, HearingWatchApp
 from bot.handlers.access import may_change_subscriptions
 from bot.handlers.answers import answer, topic_of
-from bot.handlers.managed import managed_lines
 from bot.i18n import Translator
 from bot.texts import escape
 from storage import schedule, subscriptions
@@ -188,26 +187,27 @@ async def cmd_unsubscribe(update: Update, context: Context) -> None:
 
 
 async def cmd_mysubs(update: Update, context: Context) -> None:
-    """The cases this chat follows."""
+    """The cases this chat follows; in a private chat, a button for the channels and groups the
+    person manages (asked of Telegram only when pressed: one question per such chat)."""
     chat = update.effective_chat
     assert chat is not None
     t = context.t
     now = context.bot_data.clock()
     async with context.bot_data.database.reading() as session:
         summaries = await schedule.case_summaries(session, now, followed_by=chat.id)
-    # In a private chat, also the channels and groups the person manages, asked of Telegram now.
-    user_id = context.turn.user_id
-    managed = await managed_lines(context, user_id) if _private(update) and user_id else []
+        managed = _private(update) and await subscriptions.any_group_or_channel_following(session)
+    more = [keyboards.managed_row(t)] if managed else []
     if not summaries:
-        await _reply(update, context, t(texts.NO_SUBSCRIPTIONS))
+        markup = InlineKeyboardMarkup(more) if more else None
+        await _reply(update, context, t(texts.NO_SUBSCRIPTIONS), markup)
+        return
     followed = {summary.case.id for summary in summaries}
-    for chunk in batched(summaries, CASES_PER_MESSAGE):
+    chunks = list(batched(summaries, CASES_PER_MESSAGE))
+    for number, chunk in enumerate(chunks, start=1):
         markup = keyboards.subscription_keyboard(t, (s.case.id for s in chunk), followed)
+        if number == len(chunks) and more:
+            markup = InlineKeyboardMarkup([*markup.inline_keyboard, *more])
         await _reply(update, context, texts.my_subscriptions(t, list(chunk), now), markup)
-    if managed:
-        heading = t(chat_texts.MANAGED_HEADING)
-        for text in texts.pack([f"<b>{heading}</b>\n", *managed], joiner="\n"):
-            await _reply(update, context, text)
 
 
 async def on_subscription_button(update: Update, context: Context) -> None:
