@@ -18,6 +18,8 @@ import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
+
 if TYPE_CHECKING:
     from tests.fakebot.server import ChatRef, Handler, Json, Params, UserRef
 
@@ -170,6 +172,35 @@ class ChatKinds:
         """The bot's messages in a chat, oldest first, those since deleted included."""
         every = {**self.messages, **self.deleted_messages}
         return [m for (cid, _), m in sorted(every.items()) if cid == chat_id]
+
+    async def _presses(self, request: web.Request) -> web.Response:
+        """For a client in another process: people press a button ``[{chat_id, data}, ...]``
+        under the bot's latest message in their chat that has it; the callback query ids. Not
+        timed: a press is answered with answerCallbackQuery (see ``/_fake/callback_answers``)."""
+        from tests.fakebot.server import UserRef
+
+        pressed = []
+        for item in await request.json():
+            chat = self.chats[int(item["chat_id"])]
+            under = next(
+                message
+                for message in reversed(self.sent_to(chat.id))  # type: ignore[attr-defined]
+                if any(
+                    button.get("callback_data") == item["data"]
+                    for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
+                    for button in row
+                )
+            )
+            before = set(self.timings)  # type: ignore[attr-defined]
+            pressed.append(self.press(chat, UserRef(chat.id), under, item["data"]))  # type: ignore[attr-defined]
+            for update_id in set(self.timings) - before:  # type: ignore[attr-defined]
+                del self.timings[update_id]  # type: ignore[attr-defined]
+        return web.json_response(pressed)
+
+    async def _callback_answers(self, _request: web.Request) -> web.Response:
+        """For a client in another process: the callback query ids the bot answered."""
+        answers = self.callback_answers  # type: ignore[attr-defined]
+        return web.json_response([answer.get("callback_query_id") for answer in answers])
 
     # --- methods ---------------------------------------------------------------------------
 

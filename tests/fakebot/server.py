@@ -21,9 +21,9 @@ recorded as ``last_error_*`` in getWebhookInfo and the same update is tried agai
 receiver under test listens on loopback; it ignores ``certificate``, ``ip_address`` and
 ``max_connections``, and any method call in the receiver's answer.
 
-For benchmarks in another process: ``POST /_fake/messages`` plays users writing, and
-``GET /_fake/timings`` says, per update, when getUpdates handed it out and when the bot's answer
-arrived.
+For benchmarks in another process: ``POST /_fake/messages`` plays users writing (and
+``POST /_fake/presses`` pressing buttons), and ``GET /_fake/timings`` says, per update, when
+getUpdates handed it out and when the bot's answer arrived.
 """
 
 from __future__ import annotations
@@ -433,6 +433,8 @@ class FakeBotApi(ChatKinds):
         app.router.add_get("/_fake/timings", self._timings)
         app.router.add_get("/_fake/arrivals", self._arrivals)
         app.router.add_post("/_fake/messages", self._messages)
+        app.router.add_post("/_fake/presses", self._presses)
+        app.router.add_get("/_fake/callback_answers", self._callback_answers)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # A broadcast opens hundreds of connections at once; the default backlog (128) drops some.
