@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 
-def in_channel(callback: Callback) -> Callback:
+def as_channel_post(callback: Callback) -> Callback:
     """The command's handler, for a post in a channel where the bot may answer; the post is
     deleted after a while."""
 
@@ -63,5 +63,5 @@ def register(app: HearingWatchApp) -> None:
     # New posts only: an edited post must not act a second time.
     for name, callback in commands.items():
         app.add_handler(
-            CommandHandler(name, in_channel(callback), filters=filters.UpdateType.CHANNEL_POST)
+            CommandHandler(name, as_channel_post(callback), filters=filters.UpdateType.CHANNEL_POST)
         )

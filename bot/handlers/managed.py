@@ -115,20 +115,21 @@ async def on_chat_shared(update: Update, context: Context) -> None:
     name = chat_texts.chat_name(t, shared.title)
     channel = request.channel
     bot = context.bot
+    # To leave a chat the bot need only be there (to ask who manages it); else it must post.
+    leaving = request.action in (Action.UNSUBSCRIBE, Action.UNSUBSCRIBE_ALL)
     try:
-        if not await manages(bot, shared.chat_id, user.id, channel=channel):
-            await message.reply_text(
-                chat_texts.not_an_admin(t, name, channel=channel), reply_markup=done
-            )
-            return
-        # To leave a chat the bot need only be there (to ask who manages it).
-        leaving = request.action in (Action.UNSUBSCRIBE, Action.UNSUBSCRIBE_ALL)
-        if not leaving and not await bot_may_post(bot, shared.chat_id, channel=channel):
-            raise Forbidden("the bot may not post there")
-    except NOT_THERE:
-        await message.reply_text(
-            chat_texts.cannot_post(t, name, channel=channel), reply_markup=done
-        )
+        admin: bool | None = await manages(bot, shared.chat_id, user.id, channel=channel)
+        able = leaving or await bot_may_post(bot, shared.chat_id, channel=channel)
+    except NOT_THERE:  # the bot is not in the chat: Telegram will not say who manages it
+        admin, able = None, False
+    if admin is False:
+        refusal = chat_texts.not_an_admin(t, name, channel=channel)
+    elif not able:
+        refusal = chat_texts.cannot_post(t, name, channel=channel)
+    else:
+        refusal = None
+    if refusal is not None:
+        await message.reply_text(refusal, reply_markup=done)
         return
     text = await _act(context, t, request, shared.chat_id, name)
     logger.info("chat %s changed from a private chat", logref.ref(shared.chat_id))

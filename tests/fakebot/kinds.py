@@ -250,6 +250,17 @@ class ChatKinds:
             member["until_date"] = 0
         return member
 
+    def _require_bot_in(self, chat: ChatRef) -> None:
+        """Telegram tells a bot about a group or channel's members only while it is in it."""
+        from tests.fakebot.server import ApiError
+
+        if chat.type != "private" and self.members.get((chat.id, self.bot_id)) in (
+            "left",
+            "kicked",
+        ):
+            kind = "channel" if chat.type == "channel" else chat.type
+            raise ApiError(403, f"Forbidden: bot is not a member of the {kind} chat")
+
     def _may(self, chat: ChatRef, right: str) -> bool:
         member = self._member_json(chat, self.bot_id)
         return member["status"] == "creator" or bool(

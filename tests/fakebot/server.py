@@ -1082,4 +1082,5 @@ class FakeBotApi(ChatKinds):
 
     async def _get_chat_member(self, params: Params) -> Json:
         chat = self._chat(params)
+        self._require_bot_in(chat)
         return self._member_json(chat, params.int("user_id"))
