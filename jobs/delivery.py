@@ -511,12 +511,10 @@ class DeliveryEngine:
                         )
                         self.wake()  # the notice
                 self._defer(replace(item, thread_id=None), now)
-            case TopicGone(reason):
-                self._record(item, DeliveryStatus.FAILED, attempts, reason)
             case Failed(reason, transient=True) if attempts < self.settings.max_attempts:
                 delay = self.settings.backoff * 2 ** (attempts - 1)
                 self._defer(replace(item, attempts=attempts), now + delay)
-            case Failed(reason):
+            case Failed(reason) | TopicGone(reason):  # a topic gone, with no topic: General's
                 logger.warning("delivery to chat %s failed: %s", logref.ref(item.chat_id), reason)
                 self._record(item, DeliveryStatus.FAILED, attempts, reason)
 

@@ -147,7 +147,7 @@ def telegram_send(bot: Bot, *, paid_broadcast: bool = False) -> SendFn:
             reason = exc.message.lower()
             if "chat not found" in reason:
                 return Unreachable(exc.message)
-            if any(words in reason for words in TOPIC_GONE):
+            if thread_id is not None and any(words in reason for words in TOPIC_GONE):
                 return TopicGone(exc.message)
             return Failed(exc.message, transient=False)
         except TimedOut as exc:
