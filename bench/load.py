@@ -18,10 +18,11 @@ every call to the fake takes ``--latency`` seconds. Two measurements:
   after a broadcast to N and 10 N chats with the limits off.
 - burst: a case's link goes viral while the broadcast goes out: ``--joiners`` private chats
   subscribe within ``--spread`` seconds, half with /subscribe <case> and half through the deep
-  link (/start <case>); once with the machine otherwise idle and once with every core kept busy
-  by processes of the benchmark's own. Counts the subscriptions stored and the people refused
-  or told to try again, and, from the fake's arrival times, the most messages in any one second
-  and in any minute to one group, and the broadcast's fan-out time against Telegram's floor.
+  link (/start <case>, which shows the case, and then its Subscribe button); once with the
+  machine otherwise idle and once with every core kept busy by processes of the benchmark's
+  own. Counts the subscriptions stored and the people refused or told to try again, and, from
+  the fake's arrival times, the most messages in any one second and in any minute to one group,
+  and the broadcast's fan-out time against Telegram's floor.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ NO_LIMITS = {
 }
 WAVES = 50  # a spread-out arrival comes in this many equal groups
 FIRST_JOINER = 30_000_000  # the chats that subscribe in the burst
-JOINED = ("now follows", "already follows")  # the two answers that mean "subscribed"
+# The answers that mean "subscribed", or (to the link) "here is the case, press Subscribe".
+JOINED = ("now follows", "already follows", "<code>tabarak</code>")
+SUBSCRIBE = "sub:tabarak"  # the button under the case the link shows
 UNDER_WAY = 60  # broadcast messages delivered before the commands come (two seconds at 30/s)
 
 
@@ -348,6 +351,14 @@ async def burst_run(args: argparse.Namespace, *, loaded: bool) -> BurstResult:
                 lambda: all(t["answered_at"] for t in timings(root)),
                 seconds=600,
                 what="every answer",
+            )
+            # A link shows the case with its Subscribe button: those who came by it press it.
+            by_link = [m["chat_id"] for m in messages if str(m["text"]).startswith("/start")]
+            _post(root, "/_fake/presses", [{"chat_id": c, "data": SUBSCRIBE} for c in by_link])
+            await until(
+                lambda: len(_get(root, "/_fake/callback_answers")) >= len(by_link),  # type: ignore[arg-type]
+                seconds=600,
+                what="every press answered",
             )
             await until(
                 lambda: people.expected() <= set(stats(root)[1]),

@@ -15,11 +15,13 @@ from bot.handlers import (
     arrival,
     broadcasts,
     calendar,
+    channels,
     chats,
     common,
     flood,
     guided,
     language,
+    managed,
     privacy,
     reminders,
     staff,
@@ -72,6 +74,8 @@ def build_application(
     arrival.register(app)
     chats.register(app)
     supporters.register(app)
+    channels.register(app)
+    managed.register(app)
     language.register(app)
     calendar.register(app)
     privacy.register(app)

@@ -44,6 +44,10 @@ class Config:
     reminder_offsets: tuple[str, ...]  # the offsets' names, longest first ("1d", "2h")
     calendar_domain: str  # what calendar events' UIDs end with
     public_url: str | None = None  # where the public reaches the HTTP server
+    # Seconds a command posted in a channel and the bot's answer stay before they are deleted;
+    # an answer with buttons stays longer, to be used.
+    tidy_after: float = 30.0
+    tidy_choice_after: float = 300.0
 
     def calendar_url(self, case_id: str) -> str | None:
         """The public address of a case's calendar feed, when public_url is set."""

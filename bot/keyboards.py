@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import texts
+from bot import chat_texts, texts
 from bot.i18n import Translator
 
 SUBSCRIBE = "sub"
@@ -52,3 +52,53 @@ def case_ids_in(markup: InlineKeyboardMarkup | None) -> list[str]:
             if parsed:
                 ids.append(parsed[1])
     return ids
+
+
+def refreshed(
+    t: Translator, markup: InlineKeyboardMarkup | None, followed: set[str]
+) -> InlineKeyboardMarkup | None:
+    """A keyboard with its Subscribe/Unsubscribe buttons showing what the chat can do now, and
+    every other button as it was."""
+    if markup is None:
+        return None
+    rows = []
+    for row in markup.inline_keyboard:
+        buttons = []
+        for button in row:
+            data = button.callback_data
+            parsed = parse_callback(data) if isinstance(data, str) else None
+            if parsed is None:
+                buttons.append(button)
+            else:
+                buttons.append(subscription_button(t, parsed[1], followed=parsed[1] in followed))
+        rows.append(buttons)
+    return InlineKeyboardMarkup(rows)
+
+
+def manage_row(t: Translator, action: str, argument: str = "") -> list[InlineKeyboardButton]:
+    """The button, in a private chat, that leads to Telegram's chat picker for ``action`` (see
+    bot.handlers.managed)."""
+    return [
+        InlineKeyboardButton(t(chat_texts.MANAGE_BUTTON), callback_data=f"pick:{action}:{argument}")
+    ]
+
+
+def case_keyboard(
+    t: Translator, case_id: str, followed: set[str], *, private: bool
+) -> InlineKeyboardMarkup:
+    """Under one case: Subscribe or Unsubscribe, and in a private chat the way to a channel or
+    group the person manages."""
+    rows = [[subscription_button(t, case_id, followed=case_id in followed)]]
+    if private:
+        rows.append(manage_row(t, "sub", case_id))
+    return InlineKeyboardMarkup(rows)
+
+
+MANAGED = "mine"
+MANAGED_PATTERN = rf"^{MANAGED}$"
+
+
+def managed_row(t: Translator) -> list[InlineKeyboardButton]:
+    """The button, under /mysubs in a private chat, that lists the channels and groups the
+    person manages (see bot.handlers.managed)."""
+    return [InlineKeyboardButton(t(chat_texts.MANAGED_BUTTON), callback_data=MANAGED)]

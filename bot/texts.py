@@ -413,12 +413,7 @@ def reminder_choice(t: Translator, choice: list[str] | None, offsets: tuple[str,
     if not chosen:
         now = t("This chat gets no reminders.")
     else:
-        before = [t("{duration} before", duration=offset_label(t, o)) for o in chosen]
-        listed = (
-            before[0]
-            if len(before) == 1
-            else t("{first} and {second}", first=", ".join(before[:-1]), second=before[-1])
-        )
+        listed = reminder_times(t, chosen)
         if choice is None:
             now = t("This chat gets reminders {times} each hearing (the default).", times=listed)
         else:
@@ -431,6 +426,14 @@ def reminder_choice(t: Translator, choice: list[str] | None, offsets: tuple[str,
             " morning. Choose:"
         )
     )
+
+
+def reminder_times(t: Translator, offsets: Iterable[str]) -> str:
+    """'1 day before and 2 hours before'."""
+    before = [t("{duration} before", duration=offset_label(t, o)) for o in offsets]
+    if len(before) == 1:
+        return before[0]
+    return t("{first} and {second}", first=", ".join(before[:-1]), second=before[-1])
 
 
 def offset_label(t: Translator, offset: str) -> str:

@@ -39,6 +39,7 @@ from jobs.metrics import Metrics
 from jobs.outage import RETRY, Outage, database_outage
 from storage.models import DeliveryStatus, utcnow
 from storage.queue import DeliveryResult, PendingDelivery, SendingBroadcast
+from storage.topics import TopicNotice
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,13 @@ class Unavailable:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicGone:
+    """The forum topic the message was for is deleted or closed: General takes its place."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """Anything else; ``transient`` failures (5xx, timeouts, network) are retried."""
 
@@ -88,8 +96,9 @@ def _no_heartbeat() -> None:
     """Nobody watches this engine's heartbeat."""
 
 
-SendResult = Sent | RetryLater | Unreachable | Migrated | Unavailable | Failed
-SendFn = Callable[[int, str], Awaitable[SendResult]]
+SendResult = Sent | RetryLater | Unreachable | Migrated | Unavailable | TopicGone | Failed
+# (chat id, HTML text, forum topic or None) -> what became of it.
+SendFn = Callable[[int, str, int | None], Awaitable[SendResult]]
 # The text as it should read at the moment of sending: (the broadcast, the chat's language, the
 # text stored for it) -> the text to send, or None when it is too late to send.
 PrepareFn = Callable[[SendingBroadcast, str | None, str], str | None]
@@ -137,6 +146,18 @@ class DeliveryStore(Protocol):
 
     async def migrate_chat(self, old_id: int, new_id: int) -> None:
         """A group became a supergroup: move its rows to the new id."""
+
+    async def move_to_general(
+        self,
+        chat_id: int,
+        thread_id: int,
+        *,
+        broadcast_id: int,
+        notice: TopicNotice | None,
+        now: datetime,
+    ) -> bool:
+        """A forum topic is gone: the chat's subscriptions and pending deliveries in it go to
+        General, and ``notice`` is queued to it; False when nothing was left to move."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +210,7 @@ class DeliveryEngine:
         metrics: Metrics | None = None,
         on_unreachable: Callable[[set[int]], None] | None = None,
         prepare: PrepareFn = _as_stored,
+        topic_notice: TopicNotice | None = None,
     ) -> None:
         self.store = store
         # Told the chats it marked unreachable, once that is written (a cache of paused chats).
@@ -198,6 +220,12 @@ class DeliveryEngine:
         # ("starts in 2 hours") as each chat's turn comes, which at 30 messages a second may be
         # minutes after it was queued, and refuses one whose hearing has begun.
         self.prepare = prepare
+        # What a forum is told (in its language) when the topic it followed a case in is gone;
+        # the bot's words, set by whoever builds the engine.
+        self.topic_notice = topic_notice
+        # Topics found gone since this run started: messages already read for them go to
+        # General without meeting the error again.
+        self._gone_topics: set[tuple[int, int]] = set()
         self.settings = settings = settings or EngineSettings()
         self.limiter = RateLimiter(settings.limits)
         self.pacer = Pacer(self.limiter, clock=clock)
@@ -284,6 +312,7 @@ class DeliveryEngine:
         """Start from the database: what an earlier run held in memory is read again."""
         self._active.clear()
         self._deferred.clear()
+        self._gone_topics.clear()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._last_look = self._last_renewal = float("-inf")
 
@@ -314,10 +343,14 @@ class DeliveryEngine:
             return
         await self._slots.acquire()
         try:
-            await self.pacer.turn(item.chat_id, priority=Priority.BROADCAST)
+            granted = await self.pacer.turn(item.chat_id, priority=Priority.BROADCAST)
         except BaseException:
             self._slots.release()
             raise
+        if not granted:  # a reply to its group came first: this one waits for room
+            self._slots.release()
+            self._defer(item, self.pacer.ready_at(item.chat_id, self._clock()))
+            return
         if self._wake.is_set():  # a Stop may have come while this waited for its turn
             try:
                 await self._look()
@@ -397,7 +430,7 @@ class DeliveryEngine:
             if self._dropped(item):
                 continue
             # Two items deferred for one chat come due together; only one may go.
-            ready = self.limiter.ready_at(item.chat_id, now)
+            ready = self.pacer.ready_at(item.chat_id, now)
             if ready <= now:
                 return item
             self._defer(item, ready)
@@ -411,7 +444,7 @@ class DeliveryEngine:
             chosen = max(candidates, key=lambda state: state.credit)
             chosen.credit -= total
             item = chosen.buffer.popleft()
-            ready = self.limiter.ready_at(item.chat_id, now)
+            ready = self.pacer.ready_at(item.chat_id, now)
             if ready <= now:
                 return item
             self._defer(item, ready)
@@ -439,7 +472,10 @@ class DeliveryEngine:
             if text is None:  # too late: nothing goes, and it is not an attempt
                 self._record(item, DeliveryStatus.SKIPPED, item.attempts, "too late")
                 return
-            result = await self.send(item.chat_id, text)
+            thread = item.thread_id
+            if thread is not None and (item.chat_id, thread) in self._gone_topics:
+                thread = None
+            result = await self.send(item.chat_id, text, thread)
         except Exception as exc:  # a bug in send must not stop every broadcast
             logger.exception("sending to chat %s failed unexpectedly", logref.ref(item.chat_id))
             result = Failed(type(exc).__name__, transient=True)
@@ -492,10 +528,30 @@ class DeliveryEngine:
                     logref.ref(new_chat_id),
                 )
                 self._defer(replace(item, chat_id=new_chat_id), now)
+            case TopicGone(reason) if item.thread_id is not None:
+                # Not an attempt: the same message goes to General, and the chat is told once.
+                key = (item.chat_id, item.thread_id)
+                if key not in self._gone_topics:
+                    self._gone_topics.add(key)
+                    told = await self.store.move_to_general(
+                        item.chat_id,
+                        item.thread_id,
+                        broadcast_id=item.broadcast_id,
+                        notice=self.topic_notice,
+                        now=self._wall_clock(),
+                    )
+                    if told:
+                        logger.info(
+                            "a topic of chat %s is gone (%s); its subscriptions moved to General",
+                            logref.ref(item.chat_id),
+                            reason,
+                        )
+                        self.wake()  # the notice
+                self._defer(replace(item, thread_id=None), now)
             case Failed(reason, transient=True) if attempts < self.settings.max_attempts:
                 delay = self.settings.backoff * 2 ** (attempts - 1)
                 self._defer(replace(item, attempts=attempts), now + delay)
-            case Failed(reason):
+            case Failed(reason) | TopicGone(reason):  # a topic gone, with no topic: General's
                 logger.warning("delivery to chat %s failed: %s", logref.ref(item.chat_id), reason)
                 self._record(item, DeliveryStatus.FAILED, attempts, reason)
 

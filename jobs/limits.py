@@ -3,9 +3,9 @@
 ``RateLimiter`` is pure bookkeeping with times passed in (seconds on a monotonic clock), so it is
 tested exactly: when may the next message leave, overall and to one chat or group? ``Pacer``
 hands out those moments as turns to whoever sends (the delivery engine's broadcasts, the
-handlers' replies), one at a time and replies first, and counts each message when it really
-leaves: a turn is never booked ahead, so a stalled event loop or machine cannot release a backlog
-of booked turns at once when it resumes.
+handlers' replies), one at a time and replies first (in a group too: a group's minute is shared
+by both), and counts each message when it really leaves: a turn is never booked ahead, so a
+stalled event loop or machine cannot release a backlog of booked turns at once when it resumes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 # Requests leave at our clock's time and arrive at Telegram's a little later and unevenly (a
@@ -76,10 +76,15 @@ class RateLimiter:
         last = self._last_to_chat.get(chat_id)
         if last is not None:
             ready = max(ready, last + self.limits.chat_interval + CHAT_MARGIN)
+        return max(ready, self.group_ready_at(chat_id, now))
+
+    def group_ready_at(self, chat_id: int, now: float) -> float:
+        """When a message to ``chat_id`` may leave by its group's (or channel's) per-minute limit
+        alone; ``now`` for a private chat."""
         times = self._to_group.get(chat_id)
         if times is not None and len(times) >= self.limits.group_per_minute:
-            ready = max(ready, times[0] + self.limits.group_window + GROUP_MARGIN)
-        return ready
+            return max(now, times[0] + self.limits.group_window + GROUP_MARGIN)
+        return now
 
     def record(self, chat_id: int, at: float) -> None:
         """A message to ``chat_id`` leaves at ``at``."""
@@ -120,41 +125,75 @@ class Priority(IntEnum):
     BROADCAST = 1
 
 
+@dataclass(order=True)
+class _Waiter:
+    """A sender waiting for a turn; ordered by priority, then arrival."""
+
+    priority: Priority
+    order: int
+    chat_id: int = field(compare=False)
+    # True: its turn; False: a broadcast's chat may not be sent to now (the caller retries).
+    future: asyncio.Future[bool] = field(compare=False)
+
+
 class Pacer:
     """Turns to send, one message at a time, at the pace the limiter allows.
 
     Telegram's 30 messages a second count every message of the bot, so replies and broadcasts
-    share them: a reply takes the next turn, ahead of the broadcast, instead of a 429. A message
-    is counted when its sender resumes with the turn, not when the turn was granted, and the
-    next turn is granted only after that: however late a stalled loop gets there, the messages
-    after it keep their spacing.
+    share them: a reply takes the next turn, ahead of the broadcast, instead of a 429. A group's
+    (or channel's) own pace (a message a second, 20 a minute) is shared the same way: a reply to
+    a group waits for room there, without holding up the messages to other chats, and the
+    broadcast's messages to that group wait until the replies are out. A message is counted
+    when its sender resumes with the turn, not when the turn was granted, and the next turn is
+    granted only after that: however late a stalled loop gets there, the messages after it keep
+    their spacing.
     """
 
     def __init__(self, limiter: RateLimiter, *, clock: Callable[[], float] = time.monotonic):
         self.limiter = limiter
         self._clock = clock
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiting: list[_Waiter] = []
         self._order = itertools.count()
         self._granted = False  # a turn was given and its message has not yet been counted
         self._timer: asyncio.TimerHandle | None = None
 
-    async def turn(self, chat_id: int, *, priority: Priority) -> None:
-        """Wait for a turn to send to ``chat_id``; the message is counted as leaving now."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (priority, next(self._order), waiter))
+    async def turn(self, chat_id: int, *, priority: Priority) -> bool:
+        """Wait for a turn to send to ``chat_id``; the message is counted as leaving now.
+
+        A reply always gets its turn, after its group's limit allows it. A broadcast's message
+        is refused (False, nothing counted) when its chat may not be sent to at its turn (a
+        reply to its group goes first, or the group's minute is full): its sender tries later,
+        at ``ready_at``, instead of holding up every other chat's message.
+        """
+        waiter = _Waiter(
+            priority, next(self._order), chat_id, asyncio.get_running_loop().create_future()
+        )
+        heapq.heappush(self._waiting, waiter)
         self._dispatch()
         try:
-            await waiter
+            granted = await waiter.future
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():  # the turn came, but goes unused
-                self._granted = False
+            future = waiter.future
+            if future.done() and not future.cancelled() and future.result():
+                self._granted = False  # the turn came, but goes unused
                 self._dispatch()
             else:
-                waiter.cancel()  # left in the queue; skipped when it comes up
+                future.cancel()  # left in the queue; skipped when it comes up
             raise
+        if not granted:
+            return False
         self.limiter.record(chat_id, self._clock())
         self._granted = False
         self._dispatch()
+        return True
+
+    def ready_at(self, chat_id: int, now: float) -> float:
+        """When a broadcast's message to ``chat_id`` may leave: the chat's and group's limits,
+        and not while a reply to the same group waits (answers first)."""
+        ready = self.limiter.ready_at(chat_id, now)
+        if self._reply_waits_for(chat_id):
+            ready = max(ready, now + self.limiter.limits.chat_interval)
+        return ready
 
     def pause(self, until: float) -> None:
         """Telegram said 429: no turn before ``until``."""
@@ -164,7 +203,20 @@ class Pacer:
     @property
     def waiting(self) -> int:
         """How many senders wait for a turn."""
-        return sum(1 for _, _, waiter in self._waiting if not waiter.done())
+        return sum(1 for waiter in self._waiting if not waiter.future.done())
+
+    def _reply_ready_at(self, chat_id: int, now: float) -> float:
+        """A reply to a group keeps the group's pace (a second apart, 20 a minute); one to a
+        person goes at the next turn (Telegram tolerates an answer's few messages at once)."""
+        return self.limiter.ready_at(chat_id, now) if is_group(chat_id) else now
+
+    def _reply_waits_for(self, chat_id: int) -> bool:
+        return is_group(chat_id) and any(
+            waiter.priority == Priority.REPLY
+            and waiter.chat_id == chat_id
+            and not waiter.future.done()
+            for waiter in self._waiting
+        )
 
     def _dispatch(self) -> None:
         """Grant the next turn if one is due, else set a timer for when it will be."""
@@ -173,15 +225,33 @@ class Pacer:
             self._timer = None
         if self._granted:
             return
-        while self._waiting and self._waiting[0][2].done():
-            heapq.heappop(self._waiting)  # a waiter that gave up
+        while self._waiting and self._waiting[0].future.done():
+            heapq.heappop(self._waiting)  # a waiter that gave up, or was answered
         if not self._waiting:
             return
         now = self._clock()
         slot = self.limiter.next_slot(now)
         if slot > now:
-            self._timer = asyncio.get_running_loop().call_later(slot - now, self._dispatch)
+            self._set_timer(slot - now)
             return
-        _, _, waiter = heapq.heappop(self._waiting)
-        self._granted = True
-        waiter.set_result(None)
+        # The first waiter, in order of priority, whose chat may be sent to now.
+        reply_ready: float | None = None
+        for waiter in sorted(self._waiting):
+            if waiter.future.done():
+                continue
+            if waiter.priority == Priority.REPLY:
+                ready = self._reply_ready_at(waiter.chat_id, now)
+                if ready > now:  # its group's minute is full: the others go meanwhile
+                    reply_ready = ready if reply_ready is None else min(reply_ready, ready)
+                    continue
+            elif self.ready_at(waiter.chat_id, now) > now:
+                waiter.future.set_result(False)
+                continue
+            self._granted = True
+            waiter.future.set_result(True)
+            return
+        if reply_ready is not None:
+            self._set_timer(reply_ready - now)
+
+    def _set_timer(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._dispatch)

@@ -31,6 +31,7 @@ from jobs.delivery import (
     SendFn,
     SendResult,
     Sent,
+    TopicGone,
     Unavailable,
     Unreachable,
 )
@@ -42,6 +43,8 @@ from jobs.progress import Buttons, Edited, EditFn
 CONNECTIONS_PER_POOL = 4
 # A request may wait this long for a free connection of its pool.
 POOL_TIMEOUT = 60.0
+# How Telegram refuses a message for a forum topic that was deleted or closed (lower case).
+TOPIC_GONE = ("message thread not found", "topic_closed")
 
 
 @functools.cache
@@ -129,9 +132,11 @@ def telegram_send(bot: Bot, *, paid_broadcast: bool = False) -> SendFn:
     """A ``send`` for the engine that sends HTML text with ``bot``."""
     paid = True if paid_broadcast else None
 
-    async def send(chat_id: int, text: str) -> SendResult:
+    async def send(chat_id: int, text: str, thread_id: int | None) -> SendResult:
         try:
-            await bot.send_message(chat_id, text, allow_paid_broadcast=paid)
+            await bot.send_message(
+                chat_id, text, message_thread_id=thread_id, allow_paid_broadcast=paid
+            )
         except RetryAfter as exc:
             return RetryLater(_seconds(exc.retry_after))
         except ChatMigrated as exc:
@@ -139,8 +144,11 @@ def telegram_send(bot: Bot, *, paid_broadcast: bool = False) -> SendFn:
         except Forbidden as exc:  # blocked, kicked, deactivated
             return Unreachable(exc.message)
         except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
+            reason = exc.message.lower()
+            if "chat not found" in reason:
                 return Unreachable(exc.message)
+            if thread_id is not None and any(words in reason for words in TOPIC_GONE):
+                return TopicGone(exc.message)
             return Failed(exc.message, transient=False)
         except TimedOut as exc:
             if isinstance(exc.__cause__, httpx.ConnectTimeout):  # never left: not an attempt

@@ -46,7 +46,14 @@ from storage.queue import QueueFigures, queue_figures
 logger = logging.getLogger(__name__)
 
 Role = Literal["starting", "standby", "active", "stopping"]
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+# What Telegram sends the bot: without channel_post and my_chat_member a channel's commands, and
+# news that the bot was removed from a chat or lost its right to post, never arrive.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.CHANNEL_POST,
+    Update.MY_CHAT_MEMBER,
+]
 LEADERSHIP_INTERVAL = 1.0  # seconds between checks of the lock (and tries for a standby)
 PROBE_INTERVAL = 30.0  # a standby that polls nothing asks Telegram getMe this often
 # During an outage the probe checks whether the database can be written again: long enough for

@@ -17,6 +17,7 @@ from telegram.ext import ExtBot
 
 from bot.app import build_application, defaults
 from bot.broadcast_texts import ProgressWording
+from bot.chat_texts import topic_gone_notice
 from bot.context import HearingWatchApp, Signals, Status
 from bot.paused import PausedChats
 from bot.texts import ReminderWording
@@ -176,6 +177,7 @@ def build(settings: Settings, *, signals: Signals, clock: Callable[[], datetime]
         wake=engine.wake,
     )
     engine.prepare = reminders.prepare
+    engine.topic_notice = topic_gone_notice(default_language)
     progress = ProgressReports(
         database=database,
         edit=telegram_edit(app.bot),

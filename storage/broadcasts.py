@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, literal, or_, update
+from sqlalchemy import select as select_rows  # SQLModel's select types four columns at most
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -111,14 +112,16 @@ async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> B
     assert broadcast is not None
     await session.refresh(broadcast)
     targets = (
-        select(
+        select_rows(
             literal(broadcast_id),
-            Subscription.chat_id,
+            col(Subscription.chat_id),
             literal(str(DeliveryStatus.PENDING)),
             literal(0),
+            # Each chat's topic goes with its delivery (a forum that follows in a topic).
+            col(Subscription.message_thread_id),
         )
         .join(Chat)
-        .where(Subscription.case_id == broadcast.case_id, col(Chat.reachable).is_(True))
+        .where(col(Subscription.case_id) == broadcast.case_id, col(Chat.reachable).is_(True))
     )
     if isinstance(payload, ReminderPayload):
         # Only the chats that want this reminder: the default (all), or a choice naming it or
@@ -131,7 +134,9 @@ async def start(session: AsyncSession, *, broadcast_id: int, now: datetime) -> B
         )
     # Streamed inside the database: no subscriber list is held in memory.
     await session.execute(
-        insert(Delivery).from_select(["broadcast_id", "chat_id", "status", "attempts"], targets)
+        insert(Delivery).from_select(
+            ["broadcast_id", "chat_id", "status", "attempts", "message_thread_id"], targets
+        )
     )
     total = await session.execute(
         select(func.count()).select_from(Delivery).where(Delivery.broadcast_id == broadcast_id)

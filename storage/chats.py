@@ -60,6 +60,17 @@ async def resume_chat(session: AsyncSession, *, chat_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def pause_chat(session: AsyncSession, *, chat_id: int) -> bool:
+    """The bot may no longer write in the chat (removed, or its right to post taken): its
+    subscriptions pause, as for a chat found unreachable. True when it had been reachable."""
+    result = await session.execute(
+        update(Chat)
+        .where(col(Chat.id) == chat_id, col(Chat.reachable).is_(True))
+        .values(reachable=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def paused_chat_ids(session: AsyncSession) -> set[int]:
     """The chats marked unreachable, whose subscriptions are paused."""
     result = await session.execute(select(Chat.id).where(col(Chat.reachable).is_(False)))

@@ -138,6 +138,9 @@ class Subscription(SQLModel, table=True):
     case_id: str = Field(
         foreign_key="cases.id", primary_key=True, index=True, max_length=CASE_ID_MAX_LENGTH
     )
+    # The forum topic its reminders and news go to (None: the chat itself, General in a forum).
+    # One topic per case and chat: the key is (chat, case).
+    message_thread_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -279,6 +282,8 @@ class Delivery(SQLModel, table=True):
     # Indexed: moving a migrated group and erasing a chat find its rows by chat alone, which the
     # (broadcast, chat) constraint cannot serve.
     chat_id: int = Field(sa_type=BigInteger, index=True)
+    # The forum topic it goes to, copied from the subscription when queued (None: General).
+    message_thread_id: int | None = None
     status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=200)

@@ -17,10 +17,11 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage import broadcasts, chats, payloads, privacy
+from storage import broadcasts, chats, payloads, privacy, topics
 from storage.database import Database
 from storage.models import Broadcast, BroadcastStatus, Chat, Delivery, DeliveryStatus
 from storage.payloads import ReminderPayload
+from storage.topics import TopicNotice
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class PendingDelivery:
     chat_id: int
     attempts: int
     language: str | None = None  # the chat's, when the broadcast has a text per language
+    thread_id: int | None = None  # the forum topic it goes to (None: the chat itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +108,24 @@ async def claim_page(
         update(Delivery)
         .where(col(Delivery.id).in_(ids.scalar_subquery()))
         .values(leased_by=holder, lease_until=now + lease)
-        .returning(col(Delivery.id), col(Delivery.chat_id), col(Delivery.attempts))
+        .returning(
+            col(Delivery.id),
+            col(Delivery.chat_id),
+            col(Delivery.attempts),
+            col(Delivery.message_thread_id),
+        )
     )
-    rows = sorted((int(row[0] or 0), int(row[1]), int(row[2])) for row in result.all())
+    rows = sorted((int(row[0] or 0), int(row[1]), int(row[2]), row[3]) for row in result.all())
     languages = (
         await chats.languages_of(session, {row[1] for row in rows})
         if with_languages and rows
         else {}
     )
     return [
-        PendingDelivery(row[0], broadcast_id, row[1], row[2], languages.get(row[1])) for row in rows
+        PendingDelivery(
+            row[0], broadcast_id, row[1], row[2], languages.get(row[1]), thread_id=row[3]
+        )
+        for row in rows
     ]
 
 
@@ -295,6 +305,27 @@ class DeliveryQueue:
     async def migrate_chat(self, old_id: int, new_id: int) -> None:
         async with self.database.writing() as session:
             await chats.migrate_chat(session, old_id=old_id, new_id=new_id)
+
+    async def move_to_general(
+        self,
+        chat_id: int,
+        thread_id: int,
+        *,
+        broadcast_id: int,
+        notice: TopicNotice | None,
+        now: datetime,
+    ) -> bool:
+        """A forum topic is gone: its subscriptions and deliveries go to General (see
+        storage.topics.move_to_general)."""
+        async with self.database.writing() as session:
+            return await topics.move_to_general(
+                session,
+                chat_id=chat_id,
+                thread_id=thread_id,
+                broadcast_id=broadcast_id,
+                notice=notice,
+                now=now,
+            )
 
     async def figures(self) -> QueueFigures:
         async with self.database.reading() as session:

@@ -179,3 +179,8 @@ async def scheduled_since(session: AsyncSession, since: dt.datetime) -> list[Hea
         .order_by(col(Hearing.starts_at), col(Hearing.id))
     )
     return list((await session.execute(query)).scalars())
+
+
+async def case_ids(session: AsyncSession) -> list[str]:
+    """The id of every case, active or closed, in order."""
+    return list((await session.execute(select(Case.id).order_by(col(Case.id)))).scalars())

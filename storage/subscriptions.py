@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum, auto
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -17,6 +18,7 @@ class SubscribeResult(Enum):
     ALREADY_SUBSCRIBED = auto()
     NO_SUCH_CASE = auto()
     CASE_CLOSED = auto()
+    MOVED = auto()  # followed already, in another topic of the forum: it posts to this one now
 
 
 async def subscribe(
@@ -26,8 +28,15 @@ async def subscribe(
     chat_type: ChatType,
     case_id: str,
     language: str | None = None,
+    thread_id: int | None = None,
+    move: bool = True,
 ) -> SubscribeResult:
-    """Subscribe a chat to an active case (``language``: as for chats.remember_chat)."""
+    """Subscribe a chat to an active case (``language``: as for chats.remember_chat).
+
+    ``thread_id`` is the forum topic it was asked from (None: the chat itself, General in a
+    forum); a case followed in another topic of the chat moves to this one, unless ``move`` is
+    False (asked from outside the chat, where no topic was meant).
+    """
     case = await session.get(Case, case_id)
     if case is None:
         return SubscribeResult.NO_SUCH_CASE
@@ -35,9 +44,26 @@ async def subscribe(
         return SubscribeResult.CASE_CLOSED
     await remember_chat(session, chat_id=chat_id, chat_type=chat_type, language=language)
     inserted = await insert_or_ignore(
-        session, Subscription, {"chat_id": chat_id, "case_id": case_id}
+        session,
+        Subscription,
+        {"chat_id": chat_id, "case_id": case_id, "message_thread_id": thread_id},
     )
-    return SubscribeResult.SUBSCRIBED if inserted else SubscribeResult.ALREADY_SUBSCRIBED
+    if inserted:
+        return SubscribeResult.SUBSCRIBED
+    if not move:
+        return SubscribeResult.ALREADY_SUBSCRIBED
+    moved = await session.execute(
+        update(Subscription)
+        .where(
+            col(Subscription.chat_id) == chat_id,
+            col(Subscription.case_id) == case_id,
+            col(Subscription.message_thread_id).is_distinct_from(thread_id),
+        )
+        .values(message_thread_id=thread_id)
+    )
+    if moved.rowcount:  # type: ignore[attr-defined]
+        return SubscribeResult.MOVED
+    return SubscribeResult.ALREADY_SUBSCRIBED
 
 
 async def unsubscribe(session: AsyncSession, *, chat_id: int, case_id: str) -> bool:
@@ -86,3 +112,40 @@ async def subscriber_languages(session: AsyncSession, *, case_id: str) -> dict[s
         .group_by(col(Chat.language))
     )
     return {language: int(count) for language, count in await session.execute(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class FollowingChat:
+    """A group or channel that follows cases, as /mysubs shows it to its administrators."""
+
+    chat_id: int
+    type: ChatType
+    reachable: bool
+    case_ids: tuple[str, ...]
+
+
+async def any_group_or_channel_following(session: AsyncSession) -> bool:
+    """Whether any group, supergroup or channel follows a case."""
+    query = (
+        select(Subscription.chat_id)
+        .join(Chat, col(Subscription.chat_id) == col(Chat.id))
+        .where(col(Chat.type) != ChatType.PRIVATE)
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def groups_and_channels_following(session: AsyncSession) -> list[FollowingChat]:
+    """Every group, supergroup and channel that follows a case, with the cases, by chat id."""
+    result = await session.execute(
+        select(Chat.id, Chat.type, Chat.reachable, Subscription.case_id)
+        .join(Subscription, col(Subscription.chat_id) == col(Chat.id))
+        .where(col(Chat.type) != ChatType.PRIVATE)
+        .order_by(col(Chat.id), col(Subscription.case_id))
+    )
+    found: dict[int, FollowingChat] = {}
+    for chat_id, chat_type, reachable, case_id in result:
+        known = found.get(chat_id)
+        cases = (*known.case_ids, case_id) if known else (case_id,)
+        found[chat_id] = FollowingChat(chat_id, ChatType(chat_type), bool(reachable), cases)
+    return list(found.values())

@@ -387,3 +387,108 @@ async def test_say_and_click_work_when_the_bot_takes_updates_by_webhook(fake: Fa
     finally:
         await runner.cleanup()
     assert all(d.ok for d in fake.webhook_deliveries)
+
+
+async def test_a_deleted_or_closed_topic_refuses_messages_as_telegram_does(
+    fake: FakeBotApi, client: httpx.AsyncClient
+) -> None:
+    forum = fake.forum(-100_77)
+    courts, news = fake.open_topic(forum, "Courts"), fake.open_topic(forum, "News")
+    sent = await client.post(
+        "sendMessage", json={"chat_id": forum.id, "text": "hi", "message_thread_id": courts}
+    )
+    assert sent.json()["result"]["message_thread_id"] == courts
+    assert sent.json()["result"]["is_topic_message"] is True
+    fake.delete_topic(forum, courts)
+    fake.close_topic(forum, news)
+    for thread, description in ((courts, "message thread not found"), (news, "TOPIC_CLOSED")):
+        refused = await client.post(
+            "sendMessage", json={"chat_id": forum.id, "text": "hi", "message_thread_id": thread}
+        )
+        assert refused.json() == {
+            "ok": False,
+            "error_code": 400,
+            "description": f"Bad Request: {description}",
+        }
+    general = await client.post("sendMessage", json={"chat_id": forum.id, "text": "hi"})
+    assert "message_thread_id" not in general.json()["result"]
+
+
+async def test_delete_message_needs_the_rights_telegram_asks_for(
+    fake: FakeBotApi, client: httpx.AsyncClient
+) -> None:
+    channel = fake.channel(-100_88)
+    fake.set_bot_member(channel, "administrator", can_delete_messages=False)
+    post = fake.post(channel, "/subscribe tabarak")
+    own = (await client.post("sendMessage", json={"chat_id": channel.id, "text": "ok"})).json()
+    refused = await client.post(
+        "deleteMessage", json={"chat_id": channel.id, "message_id": post["message_id"]}
+    )
+    assert refused.json()["description"] == "Bad Request: message can't be deleted"
+    deleted = await client.post(
+        "deleteMessage", json={"chat_id": channel.id, "message_id": own["result"]["message_id"]}
+    )
+    assert deleted.json() == {"ok": True, "result": True}
+    again = await client.post(
+        "deleteMessage", json={"chat_id": channel.id, "message_id": own["result"]["message_id"]}
+    )
+    assert again.json()["description"] == "Bad Request: message to delete not found"
+    assert fake.deleted == [(channel.id, own["result"]["message_id"])]
+
+
+async def test_get_updates_leaves_out_kinds_not_allowed(
+    fake: FakeBotApi, client: httpx.AsyncClient
+) -> None:
+    channel = fake.channel(-100_99)
+    fake.post(channel, "/subscribe tabarak")
+    fake.bot_status(channel, "left")
+    only_messages = {"allowed_updates": '["message", "callback_query"]'}
+    assert (await client.post("getUpdates", data=only_messages)).json()["result"] == []
+    fake.post(channel, "/subscribe tabarak")
+    fake.bot_status(channel, "administrator")
+    wanted = {"allowed_updates": '["channel_post", "my_chat_member"]'}
+    kinds = [
+        next(k for k in update if k != "update_id")
+        for update in (await client.post("getUpdates", data=wanted)).json()["result"]
+    ]
+    assert kinds == ["channel_post", "my_chat_member"]
+
+
+async def test_a_reply_keyboard_is_the_recipients_not_part_of_the_message(
+    fake: FakeBotApi, client: httpx.AsyncClient
+) -> None:
+    chat = fake.private_chat(UserRef(5))
+    keyboard = {"keyboard": [[{"text": "Not now"}]], "one_time_keyboard": True}
+    sent = await client.post(
+        "sendMessage", json={"chat_id": chat.id, "text": "Pick", "reply_markup": keyboard}
+    )
+    assert "reply_markup" not in sent.json()["result"]
+    assert fake.sent_to(chat.id)[0]["reply_markup"] == keyboard  # what the user sees
+
+
+async def test_the_bots_membership_and_the_picker_parse_as_python_telegram_bot_reads_them(
+    fake: FakeBotApi, client: httpx.AsyncClient
+) -> None:
+    channel = fake.channel(-100_111, title="Defenders")
+    fake.bot_status(channel, "administrator", can_post_messages=False)
+    private = fake.private_chat(UserRef(5))
+    fake.share_chat(private, UserRef(5), 42, channel)
+    updates = (await client.post("getUpdates")).json()["result"]
+    changed, shared = (Update.de_json(update, None) for update in updates)
+    assert changed is not None
+    assert changed.my_chat_member is not None
+    assert changed.my_chat_member.new_chat_member.can_post_messages is False  # type: ignore[union-attr]
+    assert shared is not None
+    assert shared.message is not None
+    assert shared.message.chat_shared is not None
+    assert (shared.message.chat_shared.request_id, shared.message.chat_shared.chat_id) == (
+        42,
+        channel.id,
+    )
+    member = (
+        await client.post("getChatMember", json={"chat_id": channel.id, "user_id": fake.bot_id})
+    ).json()["result"]
+    assert member["status"] == "administrator"
+    assert member["can_post_messages"] is False
+    chat = (await client.post("getChat", json={"chat_id": channel.id})).json()["result"]
+    assert chat["title"] == "Defenders"

@@ -139,3 +139,48 @@ async def test_a_sender_cancelled_while_waiting_gives_its_turn_to_the_next() -> 
     gone.cancel()
     await asyncio.wait_for(after, 5)
     assert pacer.waiting == 0
+
+
+async def test_a_reply_to_a_full_group_waits_for_room_and_lets_others_go_meanwhile() -> None:
+    """A group's 20 a minute count replies too: a reply to a group whose minute is full waits
+    for room there, and a message to another chat is not held up behind it."""
+    clock = FakeClock()
+    limiter = RateLimiter(
+        Limits(per_second=100, chat_interval=0.0, group_per_minute=2, group_window=60.0)
+    )
+    pacer = Pacer(limiter, clock=clock)
+    for _ in range(2):
+        assert await pacer.turn(-100, priority=Priority.REPLY)
+        clock.now += 0.1
+    reply = asyncio.create_task(pacer.turn(-100, priority=Priority.REPLY))
+    await asyncio.sleep(0)
+    assert not reply.done()  # the group's minute is full
+    other = await asyncio.wait_for(pacer.turn(7, priority=Priority.REPLY), 1)
+    assert other is True
+    clock.now += 1.0
+    # The engine's message to the same group is refused, not queued: answers first.
+    assert await pacer.turn(-100, priority=Priority.BROADCAST) is False
+    assert pacer.ready_at(-100, clock.now) > clock.now
+    reply.cancel()
+
+
+async def test_a_reply_to_a_group_goes_when_its_minute_has_room_again() -> None:
+    limiter = RateLimiter(
+        Limits(per_second=100, chat_interval=0.01, group_per_minute=2, group_window=0.2)
+    )
+    pacer = Pacer(limiter)
+    for _ in range(2):
+        await pacer.turn(-100, priority=Priority.REPLY)
+    started = time.monotonic()
+    assert await asyncio.wait_for(pacer.turn(-100, priority=Priority.REPLY), 5)
+    assert time.monotonic() - started >= 0.2 * 0.99  # it waited for the window to move on
+
+
+class FakeClock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
 from bot.context import HearingWatchApp
+from service.wiring import Parts
 from tests.broadcasting import queue_broadcast
-from tests.conftest import fake_with_chats
-from tests.fakebot import FakeBotApi, FloodLimits, UserRef
+from tests.conftest import Clock, fake_with_chats, make_settings, start_bot, stop_bot
+from tests.fakebot import FakeBotApi, FloodLimits, UserRef, busiest
 
 CHATS = list(range(95_001, 95_151))  # 5 seconds at 30 a second
 
@@ -41,3 +43,52 @@ async def test_replies_during_a_broadcast_are_not_refused(
     # No answer was refused. (The broadcast may still meet a rare 429 when arrivals bunch up on
     # a busy machine; the engine waits it out and sends the same message again.)
     assert not refused
+
+
+GROUP_WINDOW = 3.0  # a "minute" of three seconds, to keep the test short
+GROUP_LIMITS = FloodLimits(group_per_minute=5, group_window=GROUP_WINDOW)
+BUSY_GROUP = -1004000000001
+
+
+def compressed_minute(parts: Parts) -> None:
+    """The bot counts a group's minute as the fake Telegram does here."""
+    limiter = parts.engine.limiter
+    limiter.limits = replace(limiter.limits, group_per_minute=5, group_window=GROUP_WINDOW)
+
+
+async def test_replies_in_a_busy_group_share_its_minute_and_meet_no_429(
+    database_url: str, clock: Clock
+) -> None:
+    """A group gets news while its members keep asking: the answers take the group's turns
+    first, wait for room when its minute is full, and Telegram refuses none of them."""
+    async with fake_with_chats([], limits=GROUP_LIMITS, latency=0.01) as fake:
+        app = await start_bot(make_settings(fake, database_url), clock, adjust=compressed_minute)
+        try:
+            group = fake.group(BUSY_GROUP)
+            admin = UserRef(97_001)
+            fake.set_member(group, admin, "administrator")
+            await fake.say(group, admin, "/subscribe tabarak")
+            for n in range(3):
+                await queue_broadcast(app.bot_data.database, [], f"News {n}")
+            await app.bot_data.signals.deliveries_queued()
+            members = [UserRef(97_100 + n) for n in range(8)]
+            for member in members:
+                fake.send_text(group, member, "/help")
+
+            def answered() -> int:
+                return sum("/cases" in m["text"] for m in fake.sent_to(group.id))
+
+            await fake.wait_for(lambda: answered() == len(members), seconds=60)
+            await fake.wait_for(
+                lambda: all(
+                    any(f"News {n}" in m["text"] for m in fake.sent_to(group.id)) for n in range(3)
+                ),
+                seconds=60,
+            )
+            to_group = [
+                c for c in fake.calls_to("sendMessage") if int(c.params["chat_id"]) == group.id
+            ]
+            assert not [call for call in to_group if call.error is not None]
+            assert busiest([call.at for call in to_group], GROUP_WINDOW) <= 5
+        finally:
+            await stop_bot(app)

@@ -7,11 +7,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.context import HearingWatchApp
 from bot.texts import APOLOGY, ONLY_GROUP_ADMINS
 from service.settings import Settings
-from storage.models import Case, Hearing, HearingStatus
+from storage import chats
+from storage.models import Case, Chat, Hearing, HearingStatus
 from tests.conftest import Clock, start_bot, stop_bot
 from tests.fakebot import ApiError, ChatRef, FakeBotApi, Fault, UserRef
 
@@ -105,7 +107,8 @@ async def test_a_long_case_is_split_between_hearings_under_the_limit(
         assert every.count(f"Court {week}, Almaty") == 1
     for text in texts[1:]:
         assert text.startswith("• ")  # a message begins with a hearing, never inside one
-    assert buttons(replies[-1]) == ["sub:long-trial"]
+    # The button under the end of the case, and in a private chat the way to a channel or group.
+    assert buttons(replies[-1]) == ["sub:long-trial", "pick:sub:long-trial"]
 
 
 async def test_case_shows_upcoming_hearing_as_next(
@@ -129,9 +132,25 @@ async def test_subscribe_by_command_twice_then_unsubscribe(
     assert "follows no case" in await followed(fake, chat)
 
 
-async def test_subscribe_by_deep_link(bot: HearingWatchApp, fake: FakeBotApi) -> None:
+async def test_a_deep_link_shows_the_case_and_subscribes_only_when_pressed(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    """Opening t.me/<bot>?start=<case> stores nothing: it shows the case with its Subscribe
+    button, and only the press subscribes the chat."""
     chat = fake.private_chat(ALICE)
-    assert "now follows" in (await fake.say(chat, ALICE, "/start musakhan-alimuly"))["text"]
+    fake.send_text(chat, ALICE, "/start musakhan-alimuly")
+    shown = await fake.wait_for(
+        lambda: next((m for m in fake.sent_to(chat.id) if "reply_markup" in m), None)
+    )
+    assert "Musakhan" in fake.sent_to(chat.id)[0]["text"]
+    assert "Postponed to 21 January 2020" in "\n".join(m["text"] for m in fake.sent_to(chat.id))
+    assert buttons(shown)[0] == "sub:musakhan-alimuly"
+    async with bot.bot_data.database.reading() as session:
+        assert await chats.chosen_language(session, chat_id=chat.id) is None
+        assert (await session.execute(select(func.count()).select_from(Chat))).scalar_one() == 0
+    assert "follows no case" in await followed(fake, chat)
+    answer = await fake.click(chat, ALICE, shown, "sub:musakhan-alimuly")
+    assert answer["text"] == "Subscribed to musakhan-alimuly."
     assert "musakhan-alimuly" in await followed(fake, chat)
 
 

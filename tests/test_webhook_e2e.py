@@ -43,7 +43,13 @@ async def test_the_bot_registers_its_webhook_with_the_secret(
     assert fake.webhook is not None
     assert fake.webhook.url == PUBLIC_URL
     assert fake.webhook.secret_token == SECRET
-    assert set(fake.webhook.allowed_updates) == {"message", "callback_query"}
+    # Channel posts and news of the bot's own membership come only if asked for.
+    assert set(fake.webhook.allowed_updates) == {
+        "message",
+        "callback_query",
+        "channel_post",
+        "my_chat_member",
+    }
     assert not fake.calls_to("getUpdates")  # no polling in webhook mode
 
 

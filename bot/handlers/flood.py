@@ -72,9 +72,7 @@ async def _say(update: Update, context: Context, line: str) -> None:
             async with data.database.reading() as session:
                 chosen = await chats.chosen_language(session, chat_id=chat.id)
     language = chosen if chosen in LANGUAGES else None
-    text = translator(language or detected_language(update) or data.config.default_language)(
-        line
-    )
+    text = translator(language or detected_language(update) or data.config.default_language)(line)
     if update.effective_message is not None:
         await update.effective_message.reply_text(text)
 

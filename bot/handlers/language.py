@@ -8,12 +8,13 @@ update's chat reads is resolved when it arrives (``bot.handlers.arrival``).
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot import texts
+from bot import chat_texts, keyboards, texts
 from bot.context import Context, HearingWatchApp
 from bot.handlers.access import may_change_subscriptions
+from bot.handlers.answers import answer, in_channel, tidy
 from bot.i18n import LANGUAGES, NAMES, Translator, supported, translator
 from storage import chats
 from storage.models import ChatType
@@ -22,15 +23,18 @@ CHOICE = "lang"
 CHOICE_PATTERN = rf"^{CHOICE}:"
 
 
-def _keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(NAMES[code], callback_data=f"{CHOICE}:{code}")
-                for code in LANGUAGES
-            ]
-        ]
-    )
+def language_row(prefix: str = CHOICE) -> list[InlineKeyboardButton]:
+    """A button per language, each named as the language calls itself."""
+    return [
+        InlineKeyboardButton(NAMES[code], callback_data=f"{prefix}:{code}") for code in LANGUAGES
+    ]
+
+
+def _keyboard(t: Translator, *, private: bool = False) -> InlineKeyboardMarkup:
+    rows = [language_row()]
+    if private:  # the way to choose for a channel or group the person manages
+        rows.append(keyboards.manage_row(t, "lang"))
+    return InlineKeyboardMarkup(rows)
 
 
 async def _choose(update: Update, context: Context, language: str) -> Translator:
@@ -45,22 +49,23 @@ async def _choose(update: Update, context: Context, language: str) -> Translator
 
 async def cmd_language(update: Update, context: Context) -> None:
     """Show the language buttons, or with a code (kk, ru, en) set it at once."""
-    message = update.effective_message
-    if message is None or update.effective_chat is None:
+    chat = update.effective_chat
+    if update.effective_message is None or chat is None:
         return
     t = context.t
     wanted = supported(context.args[0]) if context.args else None
+    markup = _keyboard(t, private=chat.type == ChatType.PRIVATE)
     if not context.args:
-        await message.reply_text(t(texts.LANGUAGE_CHOICE), reply_markup=_keyboard())
+        await answer(update, context, t(texts.LANGUAGE_CHOICE), markup)
         return
     if wanted is None:
-        await message.reply_text(t(texts.LANGUAGE_USAGE), reply_markup=_keyboard())
+        await answer(update, context, t(texts.LANGUAGE_USAGE), markup)
         return
     if not await may_change_subscriptions(update, context):
-        await message.reply_text(t(texts.ONLY_GROUP_ADMINS))
+        await answer(update, context, chat_texts.only_admins(t, chat.type))
         return
     t = await _choose(update, context, wanted)
-    await message.reply_text(t(texts.LANGUAGE_SET))
+    await answer(update, context, t(texts.LANGUAGE_SET))
 
 
 async def on_language_button(update: Update, context: Context) -> None:
@@ -71,16 +76,21 @@ async def on_language_button(update: Update, context: Context) -> None:
     if wanted is None or update.effective_chat is None:
         await query.answer()
         return
+    chat = update.effective_chat
     if not await may_change_subscriptions(update, context):
-        await query.answer(context.t(texts.ONLY_GROUP_ADMINS), show_alert=True)
+        await query.answer(chat_texts.only_admins(context.t, chat.type), show_alert=True)
         return
     t = await _choose(update, context, wanted)
     await query.answer(t(texts.SAVED))
     if query.message is not None and getattr(query.message, "text", None) != t(texts.LANGUAGE_SET):
         await query.edit_message_text(t(texts.LANGUAGE_SET))
+    if in_channel(update) and isinstance(query.message, Message):
+        # Chosen: the channel's readers need not see the buttons any longer.
+        tidy(context, query.message, own=True, after=context.bot_data.config.tidy_after)
 
 
 def register(app: HearingWatchApp) -> None:
     """Add /language and its buttons."""
+    # In a channel, /language is a post: bot.handlers.channels.
     app.add_handler(CommandHandler("language", cmd_language, filters=filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(on_language_button, pattern=CHOICE_PATTERN))

@@ -21,9 +21,9 @@ recorded as ``last_error_*`` in getWebhookInfo and the same update is tried agai
 receiver under test listens on loopback; it ignores ``certificate``, ``ip_address`` and
 ``max_connections``, and any method call in the receiver's answer.
 
-For benchmarks in another process: ``POST /_fake/messages`` plays users writing, and
-``GET /_fake/timings`` says, per update, when getUpdates handed it out and when the bot's answer
-arrived.
+For benchmarks in another process: ``POST /_fake/messages`` plays users writing (and
+``POST /_fake/presses`` pressing buttons), and ``GET /_fake/timings`` says, per update, when
+getUpdates handed it out and when the bot's answer arrived.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakebot.entities import EntityError, visible_text
+from tests.fakebot.kinds import ChatKinds
 
 DEFAULT_TOKEN = "123456:TEST-token-that-must-never-be-logged"
 MAX_TEXT_LENGTH = 4096
@@ -105,11 +106,15 @@ class ChatRef:
     id: int
     type: str  # private, group, supergroup, channel
     title: str | None = None
+    is_forum: bool = False  # a supergroup with topics
 
     def to_dict(self) -> Json:
         if self.type == "private":
             return {"id": self.id, "type": "private", "first_name": "Supporter"}
-        return {"id": self.id, "type": self.type, "title": self.title or "Supporters"}
+        chat: Json = {"id": self.id, "type": self.type, "title": self.title or "Supporters"}
+        if self.is_forum:
+            chat["is_forum"] = True
+        return chat
 
 
 @dataclass
@@ -340,8 +345,9 @@ class FloodControl:
 
 
 @dataclass
-class FakeBotApi:
-    """State of one fake bot and the Telegram around it."""
+class FakeBotApi(ChatKinds):
+    """State of one fake bot and the Telegram around it (channels, forums and the bot's own
+    membership: ``tests.fakebot.kinds``)."""
 
     token: str = DEFAULT_TOKEN
     bot_id: int = 123456
@@ -410,8 +416,10 @@ class FakeBotApi:
                 "getChatMember": self._get_chat_member,
                 "close": self._true,
                 "logOut": self._true,
+                **self._chat_kind_methods(),
             }.items()
         }
+        self._init_chat_kinds()
 
     # --- serving -------------------------------------------------------------------------
 
@@ -427,6 +435,8 @@ class FakeBotApi:
         app.router.add_get("/_fake/timings", self._timings)
         app.router.add_get("/_fake/arrivals", self._arrivals)
         app.router.add_post("/_fake/messages", self._messages)
+        app.router.add_post("/_fake/presses", self._presses)
+        app.router.add_get("/_fake/callback_answers", self._callback_answers)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # A broadcast opens hundreds of connections at once; the default backlog (128) drops some.
@@ -658,10 +668,17 @@ class FakeBotApi:
             self._changed.notify_all()
 
     def send_text(
-        self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool = False
+        self,
+        chat: ChatRef,
+        user: UserRef | None,
+        text: str,
+        *,
+        as_chat: bool = False,
+        thread: int | None = None,
     ) -> Json:
-        """A user (or, with ``as_chat``, an anonymous group admin) writes in ``chat``."""
-        message = self._user_message(chat, user, text, as_chat=as_chat)
+        """A user (or, with ``as_chat``, an anonymous group admin) writes in ``chat`` (in a
+        forum, in the topic ``thread``; None: General)."""
+        message = self._user_message(chat, user, text, as_chat=as_chat, thread=thread)
         self._push("message", message)
         return message
 
@@ -673,7 +690,13 @@ class FakeBotApi:
         return {"update_id": next(self._update_ids), "message": message}
 
     def _user_message(
-        self, chat: ChatRef, user: UserRef | None, text: str, *, as_chat: bool
+        self,
+        chat: ChatRef,
+        user: UserRef | None,
+        text: str,
+        *,
+        as_chat: bool,
+        thread: int | None = None,
     ) -> Json:
         message: Json = {
             "message_id": next(self._message_ids),
@@ -681,6 +704,8 @@ class FakeBotApi:
             "chat": chat.to_dict(),
             "text": text,
         }
+        if thread is not None:
+            message.update(message_thread_id=thread, is_topic_message=True)
         if as_chat:
             message["from"] = GROUP_ANONYMOUS_BOT
             message["sender_chat"] = chat.to_dict()
@@ -712,12 +737,12 @@ class FakeBotApi:
     @staticmethod
     def _attach_markup(message: Json, markup: Json | None) -> None:
         """Inline buttons belong to the message; a reply keyboard (or its removal) is shown
-        to the user instead, and Telegram leaves it out of the message it returns."""
+        to the user instead (kept under KEYBOARD as well, for ``reply_keyboard``), and Telegram
+        leaves it out of the message it returns (``_as_returned``)."""
         if not markup:
             return
-        if "inline_keyboard" in markup:
-            message["reply_markup"] = markup
-        else:
+        message["reply_markup"] = markup
+        if "inline_keyboard" not in markup:
             message[KEYBOARD] = markup
 
     def reply_keyboard(self, chat_id: int) -> Json | None:
@@ -790,10 +815,11 @@ class FakeBotApi:
         *,
         as_chat: bool = False,
         seconds: float = 5.0,
+        thread: int | None = None,
     ) -> Json:
         """Send ``text`` and return the bot's first message in the chat that follows it."""
         before = len(self.sent_to(chat.id))
-        self.send_text(chat, user, text, as_chat=as_chat)
+        self.send_text(chat, user, text, as_chat=as_chat, thread=thread)
         return await self.wait_for(
             lambda: self.sent_to(chat.id)[before] if len(self.sent_to(chat.id)) > before else None,
             seconds,
@@ -832,6 +858,9 @@ class FakeBotApi:
             raise ApiError(409, GET_UPDATES_CONFLICT)
         offset = params.int("offset", 0)
         limit = params.int("limit", 100)
+        allowed = params.json("allowed_updates")
+        if allowed is not None:  # kept for later calls, as Telegram does
+            self._allowed_updates = list(allowed)
         wait = min(float(params.get("timeout") or 0), self.max_long_poll)
         if offset:
             # Telegram forgets every update below the offset once asked with it.
@@ -846,6 +875,9 @@ class FakeBotApi:
                 pass
             if self.webhook is not None:  # set while this call waited
                 raise ApiError(409, GET_UPDATES_CONFLICT)
+        # Updates of a kind not allowed are never delivered (Telegram drops them).
+        hook = Webhook("", None, list(self._allowed_updates))
+        self._updates = [u for u in self._updates if hook.wants(u)]
         handed = self._updates[:limit]
         self._handed(handed)
         return handed
@@ -1019,6 +1051,7 @@ class FakeBotApi:
 
     async def _send_message(self, params: Params) -> Json:
         chat = self._chat(params)
+        thread_id = self._thread_for(chat, params)
         html_text, visible = self._render(params)
         message: Json = {
             "message_id": next(self._message_ids),
@@ -1028,9 +1061,11 @@ class FakeBotApi:
             "text": visible,
             "html": html_text,
         }
+        if thread_id is not None:
+            message.update(message_thread_id=thread_id, is_topic_message=True)
         self._attach_markup(message, params.json("reply_markup"))
         self.messages[(chat.id, message["message_id"])] = message
-        return {k: v for k, v in message.items() if k not in ("html", KEYBOARD)}
+        return {k: v for k, v in self._as_returned(message).items() if k != KEYBOARD}
 
     async def _send_document(self, params: Params) -> Json:
         """A document uploaded with the call (a file_id or URL is not supported here)."""
@@ -1114,27 +1149,5 @@ class FakeBotApi:
 
     async def _get_chat_member(self, params: Params) -> Json:
         chat = self._chat(params)
-        user_id = params.int("user_id")
-        status = self.members.get((chat.id, user_id), "member")
-        member: Json = {"status": status, "user": UserRef(user_id).to_dict()}
-        if status == "administrator":
-            member.update(
-                can_be_edited=False, is_anonymous=False, can_manage_chat=True,
-                can_delete_messages=True, can_manage_video_chats=True, can_restrict_members=True,
-                can_promote_members=False, can_change_info=True, can_invite_users=True,
-                can_post_stories=False, can_edit_stories=False, can_delete_stories=False,
-            )  # fmt: skip
-        elif status == "creator":
-            member["is_anonymous"] = False
-        elif status == "restricted":
-            member.update(
-                is_member=True, can_send_messages=True, can_send_audios=True,
-                can_send_documents=True, can_send_photos=True, can_send_videos=True,
-                can_send_video_notes=True, can_send_voice_notes=True, can_send_polls=True,
-                can_send_other_messages=True, can_add_web_page_previews=True,
-                can_change_info=False, can_invite_users=False, can_pin_messages=False,
-                can_manage_topics=False, until_date=0,
-            )  # fmt: skip
-        elif status == "kicked":
-            member["until_date"] = 0
-        return member
+        self._require_bot_in(chat)
+        return self._member_json(chat, params.int("user_id"))
