@@ -35,7 +35,7 @@ import json
 import math
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -283,6 +283,33 @@ class WebhookDelivery:
         return self.status is not None and 200 <= self.status < 300
 
 
+class Messages(dict[tuple[int, int], Json]):
+    """The bot's messages by (chat id, message id), counted per chat as they come and go, so
+    that a test waiting on "every chat has its message" costs the fake's loop nothing (a scan
+    per request would stall it, and a stalled fake stamps arrivals late and in bunches)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._per_chat: Counter[int] = Counter()
+
+    def __setitem__(self, key: tuple[int, int], message: Json) -> None:
+        if key not in self:
+            self._per_chat[key[0]] += 1
+        super().__setitem__(key, message)
+
+    def __delitem__(self, key: tuple[int, int]) -> None:
+        super().__delitem__(key)
+        self._per_chat[key[0]] -= 1
+
+    def pop(self, key: tuple[int, int], *default: Any) -> Any:  # type: ignore[override]
+        if key in self:
+            self._per_chat[key[0]] -= 1
+        return super().pop(key, *default)
+
+    def count(self, chat_id: int) -> int:
+        return self._per_chat[chat_id]
+
+
 @dataclass(frozen=True)
 class FloodLimits:
     """Telegram's flood limits as the fake enforces them on sendMessage, at arrival."""
@@ -378,7 +405,7 @@ class FakeBotApi(ChatKinds):
     chats: dict[int, ChatRef] = field(default_factory=dict)
     members: dict[tuple[int, int], str] = field(default_factory=dict)
     # What the bot sent, by (chat id, message id), as the recipient sees it now.
-    messages: dict[tuple[int, int], Json] = field(default_factory=dict)
+    messages: Messages = field(default_factory=Messages)
     commands: dict[str, list[Json]] = field(default_factory=dict)
     callback_answers: list[Json] = field(default_factory=list)
     # Per update with a chat: when it was handed out and answered (see UpdateTiming).
@@ -647,7 +674,7 @@ class FakeBotApi(ChatKinds):
 
     def received(self, chat_id: int) -> int:
         """How many messages the bot sent to a chat."""
-        return sum(1 for (cid, _) in self.messages if cid == chat_id)
+        return self.messages.count(chat_id)
 
     def set_member(self, chat: ChatRef, user: UserRef, status: str) -> None:
         """'creator', 'administrator', 'member', 'restricted', 'left' or 'kicked'."""
