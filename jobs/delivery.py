@@ -257,6 +257,13 @@ class DeliveryEngine:
         the broadcasts and takes a turn one of their messages does not get."""
         await self.pacer.turn(chat_id, priority=Priority.REPLY)
 
+    def throttled(self, seconds: float) -> None:
+        """Telegram answered a reply with 429: no message of the bot leaves for ``seconds``."""
+        self.retries_after_429 += 1
+        if self.metrics is not None:
+            self.metrics.too_many_requests.inc()
+        self.pacer.pause(self._clock() + seconds)
+
     def wake(self) -> None:
         """A broadcast was queued: look for it now rather than at the next poll."""
         self._wake.set()

@@ -140,10 +140,10 @@ class Pacer:
     """Turns to send, one message at a time, at the pace the limiter allows.
 
     Telegram's 30 messages a second count every message of the bot, so replies and broadcasts
-    share them: a reply takes the next turn, ahead of the broadcast, instead of a 429. A group's
-    (or channel's) own pace (a message a second, 20 a minute) is shared the same way: a reply to
-    a group waits for room there, without holding up the messages to other chats, and the
-    broadcast's messages to that group wait until the replies are out. A message is counted
+    share them: a reply takes the next turn, ahead of the broadcast, instead of a 429. A chat's
+    own pace (a message a second; in a group or channel also 20 a minute) is shared the same
+    way: a reply waits for room there, without holding up the messages to other chats, and the
+    broadcast's messages to that chat wait until the replies are out. A message is counted
     when its sender resumes with the turn, not when the turn was granted, and the next turn is
     granted only after that: however late a stalled loop gets there, the messages after it keep
     their spacing.
@@ -160,9 +160,9 @@ class Pacer:
     async def turn(self, chat_id: int, *, priority: Priority) -> bool:
         """Wait for a turn to send to ``chat_id``; the message is counted as leaving now.
 
-        A reply always gets its turn, after its group's limit allows it. A broadcast's message
-        is refused (False, nothing counted) when its chat may not be sent to at its turn (a
-        reply to its group goes first, or the group's minute is full): its sender tries later,
+        A reply always gets its turn, once its chat's (and group's) limits allow it. A broadcast's
+        message is refused (False, nothing counted) when its chat may not be sent to at its turn
+        (a reply to that chat goes first, or the group's minute is full): its sender tries later,
         at ``ready_at``, instead of holding up every other chat's message.
         """
         waiter = _Waiter(
@@ -189,7 +189,7 @@ class Pacer:
 
     def ready_at(self, chat_id: int, now: float) -> float:
         """When a broadcast's message to ``chat_id`` may leave: the chat's and group's limits,
-        and not while a reply to the same group waits (answers first)."""
+        and not while a reply to the same chat waits (answers first)."""
         ready = self.limiter.ready_at(chat_id, now)
         if self._reply_waits_for(chat_id):
             ready = max(ready, now + self.limiter.limits.chat_interval)
@@ -206,12 +206,13 @@ class Pacer:
         return sum(1 for waiter in self._waiting if not waiter.future.done())
 
     def _reply_ready_at(self, chat_id: int, now: float) -> float:
-        """A reply to a group keeps the group's pace (a second apart, 20 a minute); one to a
-        person goes at the next turn (Telegram tolerates an answer's few messages at once)."""
-        return self.limiter.ready_at(chat_id, now) if is_group(chat_id) else now
+        """A reply keeps its chat's pace (a second apart; in a group also 20 a minute): a person
+        typing faster than that gets the answers a second apart instead of a 429, which would
+        hold up every message of the bot."""
+        return self.limiter.ready_at(chat_id, now)
 
     def _reply_waits_for(self, chat_id: int) -> bool:
-        return is_group(chat_id) and any(
+        return any(
             waiter.priority == Priority.REPLY
             and waiter.chat_id == chat_id
             and not waiter.future.done()

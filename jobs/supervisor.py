@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 WorkerFn = Callable[["Worker"], Awaitable[None]]
 # A worker that fails at once, again and again, waits longer each time before it starts again.
 RESTARTS = Backoff(first=0.5, cap=5.0)
+# While a worker is being stopped, how often to look whether it swallowed its cancellation.
+LOST_CANCEL_CHECK = 1.0
 
 
 @dataclass
@@ -37,10 +39,12 @@ class Worker:
     started_at: float = 0.0
     last_beat: float = 0.0
     restarts: int = 0
+    beats: int = 0
 
     def beat(self) -> None:
         """The worker is making progress (or idly waiting, which is progress too)."""
         self.last_beat = self.clock()
+        self.beats += 1
 
     def stalled(self, now: float) -> bool:
         return self.stall_after is not None and now - self.last_beat > self.stall_after
@@ -95,13 +99,28 @@ class Supervisor:
         if worker is None or worker.task is None:
             return
         self._stopping.add(name)
-        worker.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(worker.task), grace)
-        if not worker.task.done():  # its clean-up overran the timeout
-            worker.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker.task
+        task = worker.task
+        task.cancel()
+        beats = worker.beats
+        deadline = None if grace is None else asyncio.get_running_loop().time() + grace
+        while not task.done():
+            left = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if left is not None and left <= 0:  # its clean-up overran the timeout
+                task.cancel()
+                break
+            await asyncio.wait(
+                {task}, timeout=LOST_CANCEL_CHECK if left is None else min(left, LOST_CANCEL_CHECK)
+            )
+            if not task.done() and worker.beats != beats:
+                # It beat again after it was cancelled: its work went on, so something it
+                # awaited swallowed the cancellation (Python 3.11's wait_for can). Once more.
+                logger.warning(
+                    "worker %s went on after it was cancelled; cancelling it again", name
+                )
+                beats = worker.beats
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def stop_all(self) -> None:
         for name in list(self._workers):

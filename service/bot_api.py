@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -25,6 +26,8 @@ START_RETRY_FIRST = 1.0
 START_RETRY_MAX = 30.0
 # The methods that send a message, and so count against Telegram's flood limits.
 MESSAGES = frozenset({"sendMessage", "sendDocument"})
+# How often a reply is sent in all when Telegram answers 429 (each after the pause it asks for).
+REPLY_ATTEMPTS = 3
 
 
 class WatchedRequest(HTTPXRequest):
@@ -41,6 +44,7 @@ class WatchedRequest(HTTPXRequest):
         *,
         succeeded: Outage | None = None,
         pace: Callable[[int], Awaitable[None]] | None = None,
+        throttled: Callable[[float], None] | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -49,6 +53,8 @@ class WatchedRequest(HTTPXRequest):
         # Awaited before a message leaves, with its chat: shares Telegram's limits with the
         # delivery engine (see DeliveryEngine.limiter).
         self.pace = pace
+        # Told of a 429 to a paced message, with its retry_after: every message waits that long.
+        self.throttled = throttled
 
     async def do_request(
         self,
@@ -60,11 +66,48 @@ class WatchedRequest(HTTPXRequest):
         connect_timeout: object = BaseRequest.DEFAULT_NONE,
         pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        if self.pace is not None and url.rsplit("/", 1)[-1] in MESSAGES and request_data:
-            chat_id = request_data.parameters.get("chat_id")
-            digits = str(chat_id).lstrip("-")
-            if isinstance(chat_id, int | str) and digits.isascii() and digits.isdigit():
-                await self.pace(int(chat_id))
+        chat_id = self._paced_chat(url, request_data)
+        attempt = 1
+        while True:
+            if chat_id is not None and self.pace is not None:
+                await self.pace(chat_id)
+            answer = await self._request(
+                url, method, request_data, read_timeout, write_timeout, connect_timeout,
+                pool_timeout,
+            )  # fmt: skip
+            retry_after = _retry_after(answer)
+            if (
+                chat_id is None
+                or retry_after is None
+                or self.throttled is None
+                or attempt == REPLY_ATTEMPTS
+            ):
+                return answer
+            # A 429 delivered nothing: the answer waits out the pause, as every message does,
+            # and goes again at its next turn, instead of failing the person who asked.
+            self.throttled(retry_after)
+            attempt += 1
+
+    def _paced_chat(self, url: str, request_data: RequestData | None) -> int | None:
+        """The chat of a message that counts against the flood limits, if paced."""
+        if self.pace is None or url.rsplit("/", 1)[-1] not in MESSAGES or not request_data:
+            return None
+        chat_id = request_data.parameters.get("chat_id")
+        digits = str(chat_id).lstrip("-")
+        if isinstance(chat_id, int | str) and digits.isascii() and digits.isdigit():
+            return int(chat_id)
+        return None
+
+    async def _request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None,
+        read_timeout: object,
+        write_timeout: object,
+        connect_timeout: object,
+        pool_timeout: object,
+    ) -> tuple[int, bytes]:
         try:
             answer = await super().do_request(
                 url,
@@ -87,6 +130,18 @@ class WatchedRequest(HTTPXRequest):
         if self.succeeded is not None and answer[0] == HTTPStatus.OK:
             self.succeeded.ok()
         return answer
+
+
+def _retry_after(answer: tuple[int, bytes]) -> float | None:
+    """The seconds a 429 answer asks to wait, or None for any other answer."""
+    status, body = answer
+    if status != HTTPStatus.TOO_MANY_REQUESTS:
+        return None
+    try:
+        seconds = json.loads(body)["parameters"]["retry_after"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) and seconds >= 0 else None
 
 
 async def connect(app: HearingWatchApp, base_url: str) -> None:

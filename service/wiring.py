@@ -158,6 +158,7 @@ def build(settings: Settings, *, signals: Signals, clock: Callable[[], datetime]
         request=WatchedRequest(
             bot_api_away,
             pace=engine.pace,
+            throttled=engine.throttled,
             connection_pool_size=128,
             pool_timeout=10.0,
             httpx_kwargs=tls,

@@ -164,6 +164,26 @@ async def test_a_reply_to_a_full_group_waits_for_room_and_lets_others_go_meanwhi
     reply.cancel()
 
 
+async def test_a_reply_to_a_person_keeps_their_chats_second_and_lets_others_go_meanwhile() -> None:
+    """Someone who sends two commands at once gets the answers a second apart (Telegram's pace
+    for one chat) instead of a 429; a message to another chat is not held up behind them, and
+    the broadcast's message to that person waits until the answers are out."""
+    clock = FakeClock()
+    pacer = Pacer(RateLimiter(Limits(per_second=100)), clock=clock)
+    assert await pacer.turn(7, priority=Priority.REPLY)
+    second = asyncio.create_task(pacer.turn(7, priority=Priority.REPLY))
+    await asyncio.sleep(0)
+    assert not second.done()
+    clock.now += 0.1  # the overall pace's next turn
+    assert await asyncio.wait_for(pacer.turn(8, priority=Priority.REPLY), 1) is True
+    clock.now += 0.1
+    assert await pacer.turn(7, priority=Priority.BROADCAST) is False
+    assert not second.done()
+    clock.now += 1.0 + CHAT_MARGIN + 0.01
+    pacer.pause(0.0)  # nothing paused: only asks the pacer to look again at the new time
+    assert await asyncio.wait_for(second, 1) is True
+
+
 async def test_a_reply_to_a_group_goes_when_its_minute_has_room_again() -> None:
     limiter = RateLimiter(
         Limits(per_second=100, chat_interval=0.01, group_per_minute=2, group_window=0.2)

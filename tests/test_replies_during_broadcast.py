@@ -11,8 +11,15 @@ import pytest
 from bot.context import HearingWatchApp
 from service.wiring import Parts
 from tests.broadcasting import queue_broadcast
-from tests.conftest import Clock, fake_with_chats, make_settings, start_bot, stop_bot
-from tests.fakebot import FakeBotApi, FloodLimits, UserRef, busiest
+from tests.conftest import (
+    Clock,
+    fake_with_chats,
+    instance_of,
+    make_settings,
+    start_bot,
+    stop_bot,
+)
+from tests.fakebot import ApiError, FakeBotApi, Fault, FloodLimits, UserRef, busiest
 
 CHATS = list(range(95_001, 95_151))  # 5 seconds at 30 a second
 
@@ -43,6 +50,38 @@ async def test_replies_during_a_broadcast_are_not_refused(
     # No answer was refused. (The broadcast may still meet a rare 429 when arrivals bunch up on
     # a busy machine; the engine waits it out and sends the same message again.)
     assert not refused
+
+
+async def test_a_person_sending_commands_at_once_gets_every_answer_a_second_apart(
+    bot: HearingWatchApp, fake: FakeBotApi
+) -> None:
+    """Five commands at once (a human's burst, below the flood guard's): five answers, each a
+    second after the one before as Telegram paces one chat, and none refused with a 429."""
+    user = UserRef(96_500)
+    chat = fake.private_chat(user)
+    for _ in range(5):
+        fake.send_text(chat, user, "/help")
+    await fake.wait_for(lambda: len(fake.sent_to(user.id)) == 5, seconds=30)
+    to_user = [c for c in fake.calls_to("sendMessage") if int(c.params["chat_id"]) == user.id]
+    assert [call.error for call in to_user] == [None] * 5
+    assert busiest([call.at for call in to_user], 1.0) == 1
+
+
+async def test_an_answer_refused_with_a_429_goes_again_after_the_pause(
+    bot: HearingWatchApp, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram's 429 delivers nothing: the answer waits the pause it asks for and is sent
+    again, so the person gets it and no handler fails."""
+    user = UserRef(96_600)
+    throttled = ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+    fake.faults.append(Fault(method="sendMessage", chat_id=user.id, error=throttled, times=1))
+    await fake.say(fake.private_chat(user), user, "/help")
+    await fake.wait_for(lambda: fake.sent_to(user.id), seconds=10)
+    to_user = [c for c in fake.calls_to("sendMessage") if int(c.params["chat_id"]) == user.id]
+    assert [call.error is None for call in to_user] == [False, True]
+    assert to_user[1].at - to_user[0].at >= 1.0
+    assert "handler failed" not in caplog.text
+    assert instance_of(bot).parts.engine.retries_after_429 == 1
 
 
 GROUP_WINDOW = 3.0  # a "minute" of three seconds, to keep the test short

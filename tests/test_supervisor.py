@@ -94,3 +94,32 @@ async def test_stopping_waits_for_the_workers_clean_up() -> None:
     await asyncio.sleep(0)
     await supervisor.stop("careful", grace=5)
     assert cleaned.is_set()
+
+
+async def test_a_worker_that_swallows_its_cancellation_and_goes_on_is_cancelled_again(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something a worker awaited lost the cancellation (as Python 3.11's wait_for can) and the
+    worker went back to its loop: stopping it does not wait for ever, and says so once."""
+    monkeypatch.setattr("jobs.supervisor.LOST_CANCEL_CHECK", 0.01)
+    swallowed = asyncio.Event()
+
+    async def daily(worker: Worker) -> None:
+        while True:
+            worker.beat()
+            try:
+                await asyncio.sleep(3600)  # a day's wait, say
+            except asyncio.CancelledError:
+                if swallowed.is_set():
+                    raise
+                swallowed.set()  # the lost cancellation: the loop goes on to its next wait
+
+    supervisor = Supervisor(restarts=QUICK)
+    supervisor.start("daily", daily)
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await supervisor.stop("daily")
+    assert swallowed.is_set()
+    assert not supervisor.running("daily")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "jobs.supervisor"]
+    assert warnings == ["worker daily went on after it was cancelled; cancelling it again"]
