@@ -35,7 +35,10 @@ class Limits:
     """Telegram's limits (its FAQ's figures by default)."""
 
     per_second: float = 30.0  # every chat together
-    chat_interval: float = 1.0  # seconds between two messages to one chat
+    chat_interval: float = 1.0  # seconds between two messages to one chat...
+    # ...but a person's chat takes a short burst (an answer in parts, a few commands answered at
+    # once), as Telegram does: at most this many in chat_burst * chat_interval seconds.
+    chat_burst: int = 5
     group_per_minute: int = 20  # per group, supergroup or channel...
     group_window: float = 60.0  # ...in this many seconds (a minute, but for tests)
 
@@ -59,6 +62,7 @@ class RateLimiter:
         # The latest departures, as many as the budget: the oldest says when a second is full.
         self._departures: deque[float] = deque(maxlen=self.budget)
         self._last_to_chat: dict[int, float] = {}
+        self._to_person: dict[int, deque[float]] = {}
         self._to_group: dict[int, deque[float]] = {}
         self._recorded = 0
 
@@ -77,6 +81,18 @@ class RateLimiter:
         if last is not None:
             ready = max(ready, last + self.limits.chat_interval + CHAT_MARGIN)
         return max(ready, self.group_ready_at(chat_id, now))
+
+    def answer_ready_at(self, chat_id: int, now: float) -> float:
+        """When a reply to ``chat_id`` may leave: in a group or channel by its limits (a second
+        apart, 20 a minute); in a person's chat at once within a short burst, and then on
+        average a second apart."""
+        if is_group(chat_id):
+            return self.ready_at(chat_id, now)
+        times = self._to_person.get(chat_id)
+        if times is None or len(times) < self.limits.chat_burst:
+            return now
+        window = self.limits.chat_burst * self.limits.chat_interval
+        return max(now, times[-self.limits.chat_burst] + window + CHAT_MARGIN)
 
     def group_ready_at(self, chat_id: int, now: float) -> float:
         """When a message to ``chat_id`` may leave by its group's (or channel's) per-minute limit
@@ -97,6 +113,11 @@ class RateLimiter:
             times.append(at)
             while len(times) > self.limits.group_per_minute:
                 times.popleft()
+        else:
+            to_person = self._to_person.setdefault(chat_id, deque())
+            to_person.append(at)
+            while len(to_person) > self.limits.chat_burst:
+                to_person.popleft()
         self._recorded += 1
         if self._recorded % PRUNE_EVERY == 0:
             self._prune(at)
@@ -109,6 +130,8 @@ class RateLimiter:
         """Forget chats whose limits no longer bind, so memory stays flat."""
         horizon = now - self.limits.chat_interval - CHAT_MARGIN
         self._last_to_chat = {c: t for c, t in self._last_to_chat.items() if t > horizon}
+        burst_horizon = now - self.limits.chat_burst * self.limits.chat_interval - CHAT_MARGIN
+        self._to_person = {c: q for c, q in self._to_person.items() if q[-1] > burst_horizon}
         group_horizon = now - self.limits.group_window - GROUP_MARGIN
         self._to_group = {c: q for c, q in self._to_group.items() if q and q[-1] > group_horizon}
 
@@ -206,10 +229,10 @@ class Pacer:
         return sum(1 for waiter in self._waiting if not waiter.future.done())
 
     def _reply_ready_at(self, chat_id: int, now: float) -> float:
-        """A reply keeps its chat's pace (a second apart; in a group also 20 a minute): a person
-        typing faster than that gets the answers a second apart instead of a 429, which would
-        hold up every message of the bot."""
-        return self.limiter.ready_at(chat_id, now)
+        """A reply keeps its chat's pace (see RateLimiter.answer_ready_at): someone sending
+        commands faster than a person types gets the answers paced instead of a 429, which
+        would hold up every message of the bot."""
+        return self.limiter.answer_ready_at(chat_id, now)
 
     def _reply_waits_for(self, chat_id: int) -> bool:
         return any(

@@ -164,12 +164,26 @@ async def test_a_reply_to_a_full_group_waits_for_room_and_lets_others_go_meanwhi
     reply.cancel()
 
 
-async def test_a_reply_to_a_person_keeps_their_chats_second_and_lets_others_go_meanwhile() -> None:
-    """Someone who sends two commands at once gets the answers a second apart (Telegram's pace
-    for one chat) instead of a 429; a message to another chat is not held up behind them, and
-    the broadcast's message to that person waits until the answers are out."""
+def test_a_person_gets_a_short_burst_of_answers_then_a_second_apart() -> None:
+    """An answer in parts, or a few commands answered at once, go together (Telegram tolerates a
+    short burst in one chat); past the burst, answers to that chat are a second apart on
+    average. A group's answers keep a second apart from the first."""
+    limiter = RateLimiter(Limits(per_second=100, chat_burst=3))
+    for at in (0.0, 0.01, 0.02):
+        assert limiter.answer_ready_at(7, at) == at
+        limiter.record(7, at)
+    assert limiter.answer_ready_at(7, 0.03) == pytest.approx(3.0 + CHAT_MARGIN)
+    assert limiter.answer_ready_at(8, 0.03) == 0.03  # another person is not held up
+    limiter.record(-100, 0.0)
+    assert limiter.answer_ready_at(-100, 0.03) == pytest.approx(1.0 + CHAT_MARGIN)
+
+
+async def test_a_reply_past_a_persons_burst_waits_and_lets_others_go_meanwhile() -> None:
+    """Past the burst, the next answer to that person waits for room, a message to another chat
+    is not held up behind it, and the broadcast's message to that person waits until the
+    answers are out."""
     clock = FakeClock()
-    pacer = Pacer(RateLimiter(Limits(per_second=100)), clock=clock)
+    pacer = Pacer(RateLimiter(Limits(per_second=100, chat_burst=1)), clock=clock)
     assert await pacer.turn(7, priority=Priority.REPLY)
     second = asyncio.create_task(pacer.turn(7, priority=Priority.REPLY))
     await asyncio.sleep(0)
@@ -179,7 +193,7 @@ async def test_a_reply_to_a_person_keeps_their_chats_second_and_lets_others_go_m
     clock.now += 0.1
     assert await pacer.turn(7, priority=Priority.BROADCAST) is False
     assert not second.done()
-    clock.now += 1.0 + CHAT_MARGIN + 0.01
+    clock.now += 1.0 + CHAT_MARGIN
     pacer.pause(0.0)  # nothing paused: only asks the pacer to look again at the new time
     assert await asyncio.wait_for(second, 1) is True
 

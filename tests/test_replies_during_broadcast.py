@@ -52,19 +52,21 @@ async def test_replies_during_a_broadcast_are_not_refused(
     assert not refused
 
 
-async def test_a_person_sending_commands_at_once_gets_every_answer_a_second_apart(
+async def test_a_person_sending_commands_at_once_gets_every_answer_and_no_429(
     bot: HearingWatchApp, fake: FakeBotApi
 ) -> None:
-    """Five commands at once (a human's burst, below the flood guard's): five answers, each a
-    second after the one before as Telegram paces one chat, and none refused with a 429."""
+    """Eight commands at once (a fast human's burst, below the flood guard's): eight answers,
+    the first few together as Telegram tolerates in one chat and the rest paced to its second,
+    and none refused with a 429."""
     user = UserRef(96_500)
     chat = fake.private_chat(user)
-    for _ in range(5):
+    for _ in range(8):
         fake.send_text(chat, user, "/help")
-    await fake.wait_for(lambda: len(fake.sent_to(user.id)) == 5, seconds=30)
+    await fake.wait_for(lambda: len(fake.sent_to(user.id)) == 8, seconds=30)
     to_user = [c for c in fake.calls_to("sendMessage") if int(c.params["chat_id"]) == user.id]
-    assert [call.error for call in to_user] == [None] * 5
-    assert busiest([call.at for call in to_user], 1.0) == 1
+    assert [call.error for call in to_user] == [None] * 8
+    burst = FloodLimits().chat_burst
+    assert busiest([call.at for call in to_user], float(burst)) <= burst
 
 
 async def test_an_answer_refused_with_a_429_goes_again_after_the_pause(

@@ -95,8 +95,10 @@ async def test_a_long_case_is_split_between_hearings_under_the_limit(
             )
     chat = fake.private_chat(ALICE)
     await fake.say(chat, ALICE, "/case long-trial")
+    # Past a short burst the parts keep the chat's pace of about one a second.
     replies = await fake.wait_for(
-        lambda: (sent := fake.sent_to(chat.id)) and "reply_markup" in sent[-1] and sent
+        lambda: (sent := fake.sent_to(chat.id)) and "reply_markup" in sent[-1] and sent,
+        seconds=30,
     )
     texts = [reply["text"] for reply in replies]
     assert len(texts) >= 3

@@ -316,6 +316,9 @@ class FloodLimits:
 
     per_second: int = 30
     chat_interval: float = 1.0
+    # A person's chat takes a short burst ("short bursts tolerated"): at most this many in
+    # chat_burst * chat_interval seconds. Groups and channels keep a second apart.
+    chat_burst: int = 5
     group_per_minute: int = 20
     group_window: float = 60.0
     paid_per_second: int = 1000
@@ -340,6 +343,7 @@ class FloodControl:
         self.limits = limits
         self._recent: deque[float] = deque()
         self._last_to_chat: dict[int, float] = {}
+        self._to_person: dict[int, deque[float]] = {}
         self._to_group: dict[int, deque[float]] = {}
 
     def admit(self, chat_id: int, now: float, *, paid: bool) -> None:
@@ -350,9 +354,17 @@ class FloodControl:
         waits = []
         if len(self._recent) >= per_second:
             waits.append(self._recent[0] + 1.0 - now)
-        last = self._last_to_chat.get(chat_id)
-        if last is not None and now - last < self.limits.chat_interval:
-            waits.append(last + self.limits.chat_interval - now)
+        if chat_id > 0:
+            burst = self._to_person.setdefault(chat_id, deque())
+            span = self.limits.chat_burst * self.limits.chat_interval
+            while burst and now - burst[0] >= span:
+                burst.popleft()
+            if len(burst) >= self.limits.chat_burst:
+                waits.append(burst[0] + span - now)
+        else:
+            last = self._last_to_chat.get(chat_id)
+            if last is not None and now - last < self.limits.chat_interval:
+                waits.append(last + self.limits.chat_interval - now)
         group = self._to_group.get(chat_id)
         if group is not None:
             window = self.limits.group_window
@@ -367,6 +379,8 @@ class FloodControl:
             )
         self._recent.append(now)
         self._last_to_chat[chat_id] = now
+        if chat_id > 0:
+            self._to_person[chat_id].append(now)
         if chat_id < 0:
             self._to_group.setdefault(chat_id, deque()).append(now)
 
