@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from bot.i18n import LANGUAGES, N_, NAMES, Translator, translator
-from bot.texts import MAX_LENGTH, escape, format_place, format_when, visible_length
+from bot.texts import MAX_LENGTH, escape, format_place, format_when, title_of, visible_length
 from jobs.progress import Buttons
 from storage.broadcasts import Progress
 from storage.models import Broadcast, BroadcastStatus, Case, Hearing
@@ -97,16 +97,16 @@ def stopped(t: Translator, broadcast_id: int, progress: Progress) -> str:
 
 def outcome_message(t: Translator, case: Case, hearing: Hearing, text: str) -> str:
     """What subscribers receive for /outcome."""
-    head = t("<b>Outcome of the hearing</b>: {title}", title=escape(case.title))
+    head = t("<b>Outcome of the hearing</b>: {title}", title=title_of(t, case))
     return (
-        f"{head}\n{format_when(t, hearing)}, {format_place(hearing)}\n\n"
+        f"{head}\n{format_when(t, hearing)}, {format_place(t, hearing)}\n\n"
         f"{escape(text)}\n\n/case {case.id}"
     )
 
 
 def update_message(t: Translator, case: Case, text: str) -> str:
     """What subscribers receive for /update."""
-    head = t("<b>News</b>: {title}", title=escape(case.title))
+    head = t("<b>News</b>: {title}", title=title_of(t, case))
     return f"{head}\n\n{escape(text)}\n\n/case {case.id}"
 
 

@@ -203,10 +203,16 @@ def format_when(t: Translator, hearing: Hearing) -> str:
     return f"{t.date(start)}, {start:%H:%M} ({zone})"
 
 
-def format_place(hearing: Hearing) -> str:
-    """'Zaisan district court, Zaisan' with the address when known."""
-    parts = [hearing.court, hearing.city] + ([hearing.address] if hearing.address else [])
-    return escape(", ".join(parts))
+def format_place(t: Translator, hearing: Hearing) -> str:
+    """'Zaisan district court, Zaisan' with the address when known, in the reader's language
+    where the schedule has it (else as first given)."""
+    parts = [hearing.worded(field, t.language) for field in ("court", "city", "address")]
+    return escape(", ".join(part for part in parts if part))
+
+
+def title_of(t: Translator, case: Case) -> str:
+    """A case's title as the reader's language has it, escaped for HTML."""
+    return escape(case.worded("title", t.language))
 
 
 STATUS = {
@@ -229,7 +235,7 @@ def _status_line(t: Translator, hearing: Hearing, by_id: dict[int, Hearing], now
 
 def case_summary(t: Translator, summary: CaseSummary, now: datetime) -> str:
     """A case as one entry of /cases."""
-    lines = [f"<b>{escape(summary.case.title)}</b> · <code>{summary.case.id}</code>"]
+    lines = [f"<b>{title_of(t, summary.case)}</b> · <code>{summary.case.id}</code>"]
     hearing = summary.hearing
     if hearing is None:
         lines.append(t("No hearing announced yet."))
@@ -238,7 +244,7 @@ def case_summary(t: Translator, summary: CaseSummary, now: datetime) -> str:
             lines.append(t("Next hearing: {when}", when=format_when(t, hearing)))
         else:
             lines.append(t("Last hearing: {when}", when=format_when(t, hearing)))
-        lines.append(format_place(hearing))
+        lines.append(format_place(t, hearing))
         if hearing.status != HearingStatus.SCHEDULED:
             lines.append(_status_line(t, hearing, {}, now))
     return "\n".join(lines)
@@ -252,12 +258,13 @@ def case_list(t: Translator, summaries: Iterable[CaseSummary], now: datetime) ->
 def case_details(t: Translator, case: Case, hearings: list[Hearing], now: datetime) -> list[str]:
     """/case: the case, its description and every hearing, postponements included, in as many
     messages as Telegram's limit needs (split between hearings, never inside one)."""
-    lines = [f"<b>{escape(case.title)}</b> · <code>{case.id}</code>"]
+    lines = [f"<b>{title_of(t, case)}</b> · <code>{case.id}</code>"]
     if case.status == CaseStatus.CLOSED:
         closed = t("This case is closed.")
         lines.append(f"<i>{closed}</i>")
-    if case.description:
-        lines += ["", escape(case.description)]
+    description = case.worded("description", t.language)
+    if description:
+        lines += ["", escape(description)]
     heading = t("Hearings")
     lines += ["", f"<b>{heading}</b>"]
     if not hearings:
@@ -279,7 +286,7 @@ def _hearing_block(
     """One hearing in /case; a very long outcome is cut so that the block fits one message."""
     lines = [
         f"• {format_when(t, hearing)}",
-        f"  {format_place(hearing)}",
+        f"  {format_place(t, hearing)}",
         f"  {_status_line(t, hearing, by_id, now)}",
     ]
     if not hearing.outcome:
@@ -316,17 +323,17 @@ def subscribed(t: Translator, case: Case) -> str:
     return t(
         "This chat now follows <b>{title}</b>. You will get a reminder before each hearing and"
         " the news after it. /unsubscribe {case_id} stops them.",
-        title=escape(case.title),
+        title=title_of(t, case),
         case_id=case.id,
     )
 
 
 def already_subscribed(t: Translator, case: Case) -> str:
-    return t("Good news: this chat already follows <b>{title}</b>.", title=escape(case.title))
+    return t("Good news: this chat already follows <b>{title}</b>.", title=title_of(t, case))
 
 
 def case_closed(t: Translator, case: Case) -> str:
-    return t("<b>{title}</b> is closed; there is nothing more to follow.", title=escape(case.title))
+    return t("<b>{title}</b> is closed; there is nothing more to follow.", title=title_of(t, case))
 
 
 def unsubscribed(t: Translator, case_id: str) -> str:
@@ -400,9 +407,9 @@ def reminder(t: Translator, case: Case, hearing: Hearing, now: datetime) -> str:
     else:
         when = t("Starts in {duration}.", duration=duration(t, hearing.starts_at - now))
     return (
-        "⏰ " + t("<b>Reminder</b>: {title}", title=escape(case.title)) + "\n"
+        "⏰ " + t("<b>Reminder</b>: {title}", title=title_of(t, case)) + "\n"
         + t("Hearing: {when}", when=format_when(t, hearing)) + "\n"
-        f"{format_place(hearing)}\n"
+        f"{format_place(t, hearing)}\n"
         f"{when}\n/case {case.id}"
     )  # fmt: skip
 
