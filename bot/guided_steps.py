@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, get_day_names
+from babel.dates import get_day_names
 
 from bot.guided import (
     INERT,
@@ -100,7 +100,7 @@ def _zone_of(env: Env, answers: Answers, hearing: Hearing | None) -> str:
 def _short_when(t: Translator, hearing: Hearing) -> str:
     """'21 Jan · 10:00', or '21 Jan · —' when the hour is not announced: for a button."""
     start = schedule.local_start(hearing)
-    day = format_date(start.date(), "d MMM", locale=t.language)
+    day = t.short_date(start.date())
     return f"{day} · {'—' if hearing.time_tba else f'{start:%H:%M}'}"
 
 
@@ -334,7 +334,7 @@ def calendar_rows(t: Translator, first: dt.date, today: dt.date) -> tuple[tuple[
         if following <= _add_months(today.replace(day=1), MONTHS_AHEAD)
         else Button(" ", INERT)
     )
-    title = format_date(first, "LLLL y", locale=t.language)
+    title = t.month(first)
     names = get_day_names("short", context="stand-alone", locale=t.language)
     rows: list[tuple[Button, ...]] = [
         (back, Button(title, INERT), ahead),

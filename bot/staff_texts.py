@@ -7,9 +7,9 @@ import datetime as dt
 import json
 from collections.abc import Callable
 
-from bot.i18n import LANGUAGES, N_, Translator, translator
+from bot.i18n import LANGUAGES, N_, NC_, Translator, translator
 from bot.parsing import EXAMPLES, UsageError
-from bot.texts import escape, format_offset, format_place, format_when, title_of
+from bot.texts import escape, format_place, format_when, title_of
 from storage.errors import UserError
 from storage.models import AuditEntry, Case, Hearing, Role
 from storage.schedule import local_start
@@ -49,8 +49,8 @@ CONFIRMATION_EXPIRED = N_(
 )
 # Guided commands (bot.guided, bot.handlers.guided).
 CHOOSE_PERSON = N_("Choose a person")
-SKIP = N_("Skip")
-CANCEL_FLOW = N_("Cancel")
+SKIP = NC_("guided question: leave it unanswered", "Skip")
+CANCEL_FLOW = NC_("guided command: stop it", "Cancel")
 FLOW_CANCELLED = N_("Stopped. Nothing changed.")
 NOTHING_TO_CANCEL = N_("There is nothing to cancel.")
 FLOW_EXPIRED = N_(
@@ -282,8 +282,10 @@ NOTHING_BEFORE_CONFIRM = N_("Nothing changes and nothing is sent before you conf
 
 def case_closed_notice(t: Translator, case: Case) -> str:
     return t(
-        "<b>Case closed</b>: {title}\nThank you for following it. Its history stays at"
-        " /case {case_id}.",
+        # Not "the trial is over": an appeal or a retrial may come; the bot only stops.
+        "<b>No longer followed</b>: {title}\nThe bot no longer follows this case, so no"
+        " reminders or news of it will come here. Thank you for following it. Its history"
+        " stays at /case {case_id}.",
         title=title_of(t, case),
         case_id=case.id,
     )
@@ -302,10 +304,10 @@ def postponed_notice(t: Translator, case: Case, old: Hearing, new: Hearing) -> s
     return "\n".join(lines)
 
 
-def _hour(hearing: Hearing) -> str:
-    """'10:00 (Asia/Almaty, UTC+5)'."""
+def _hour(t: Translator, hearing: Hearing) -> str:
+    """'10:00 (Almaty time, UTC+5)'."""
     start = local_start(hearing)
-    return f"{start:%H:%M} ({hearing.timezone}, {format_offset(start.utcoffset())})"
+    return f"{start:%H:%M} ({t.zone(hearing.timezone, start)})"
 
 
 def corrected_notice(
@@ -333,7 +335,7 @@ def corrected_notice(
             t(
                 "The hour of the hearing on {date} is announced: <b>{time}</b>",
                 date=t.date(start),
-                time=_hour(hearing),
+                time=_hour(t, hearing),
             ),
         ]
     else:
@@ -342,7 +344,7 @@ def corrected_notice(
             t(
                 "The hearing on {date} starts at <b>{time}</b>, not at {old}.",
                 date=t.date(start),
-                time=_hour(hearing),
+                time=_hour(t, hearing),
                 old=f"{was:%H:%M}",
             ),
         ]

@@ -88,7 +88,7 @@ async def _preview(
                 InlineKeyboardButton(
                     show.send_label(t, sum(audience.values())), callback_data=f"{SEND}:{draft.id}"
                 ),
-                InlineKeyboardButton(t(show.CANCEL), callback_data=f"{CANCEL}:{draft.id}"),
+                InlineKeyboardButton(t.marked(show.CANCEL), callback_data=f"{CANCEL}:{draft.id}"),
             ]
         ]
     )
