@@ -30,7 +30,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("hearings", schema=None) as batch_op:
-        batch_op.drop_column("translations")
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_column("translations")
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35 and later), not a batch copy: a copy drops the old
+    # table, which SQLite refuses with foreign keys on while hearings point at it (a postponed
+    # hearing names its new one) and hearings at their cases.
+    op.drop_column("hearings", "translations")
+    op.drop_column("cases", "translations")
