@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bot.i18n import LANGUAGES, N_, NAMES, Translator, translator
-from bot.texts import MAX_LENGTH, escape, format_place, format_when, visible_length
+from bot.i18n import LANGUAGES, N_, NAMES, NC_, Translator, translator
+from bot.texts import MAX_LENGTH, escape, format_place, format_when, title_of, visible_length
 from jobs.progress import Buttons
 from storage.broadcasts import Progress
 from storage.models import Broadcast, BroadcastStatus, Case, Hearing
 
 CANCELLED = N_("Cancelled: nothing was sent.")
 ALREADY_HANDLED = N_("This broadcast was sent or cancelled already.")
-CANCEL = N_("Cancel")
+CANCEL = NC_("broadcast preview: do not send", "Cancel")
 CANCELLED_ANSWER = N_("Cancelled.")
 KINDS = {
     "outcome": N_("outcome"),
@@ -20,12 +20,13 @@ KINDS = {
     "notice": N_("notice"),
     "reminder": N_("reminder"),
 }
+# A broadcast's state, in a list of broadcasts ("cancelled" is not a hearing's cancellation).
 STATUSES = {
-    "draft": N_("draft"),
-    "sending": N_("sending"),
-    "done": N_("done"),
-    "cancelled": N_("cancelled"),
-    "stopped": N_("stopped"),
+    "draft": NC_("a broadcast's status", "draft"),
+    "sending": NC_("a broadcast's status", "sending"),
+    "done": NC_("a broadcast's status", "done"),
+    "cancelled": NC_("a broadcast's status", "cancelled"),
+    "stopped": NC_("a broadcast's status", "stopped"),
 }
 # Stopping a broadcast under way: the button under its progress, and the question it asks.
 STOP = "bstop"
@@ -97,16 +98,16 @@ def stopped(t: Translator, broadcast_id: int, progress: Progress) -> str:
 
 def outcome_message(t: Translator, case: Case, hearing: Hearing, text: str) -> str:
     """What subscribers receive for /outcome."""
-    head = t("<b>Outcome of the hearing</b>: {title}", title=escape(case.title))
+    head = t("<b>Outcome of the hearing</b>: {title}", title=title_of(t, case))
     return (
-        f"{head}\n{format_when(t, hearing)}, {format_place(hearing)}\n\n"
+        f"{head}\n{format_when(t, hearing)}, {format_place(t, hearing)}\n\n"
         f"{escape(text)}\n\n/case {case.id}"
     )
 
 
 def update_message(t: Translator, case: Case, text: str) -> str:
     """What subscribers receive for /update."""
-    head = t("<b>News</b>: {title}", title=escape(case.title))
+    head = t("<b>News</b>: {title}", title=title_of(t, case))
     return f"{head}\n\n{escape(text)}\n\n/case {case.id}"
 
 
@@ -182,7 +183,8 @@ def recent_list(
     for broadcast, progress in items:
         when = broadcast.started_at or broadcast.created_at
         kind = t(KINDS.get(str(broadcast.kind), str(broadcast.kind)))
-        status = t(STATUSES.get(str(broadcast.status), str(broadcast.status)))
+        marked = STATUSES.get(str(broadcast.status))
+        status = t.marked(marked) if marked else str(broadcast.status)
         lines.append(
             f"\n#{broadcast.id} · {kind} · <code>{broadcast.case_id}</code>"
             f" {escape(titles.get(broadcast.case_id, ''))}\n"

@@ -1,7 +1,8 @@
 """Keep the translation catalogs in step with the code: ``python -m bot.catalogs``.
 
 Finds every message the code marks for translation (``t("...")``, ``t.plural(...)``,
-``N_("...")``, and the English messages of ScheduleError, StaffError and UsageError), adds the
+``N_("...")``, with a context ``t.pgettext("context", "...")`` and ``NC_("context", "...")``,
+and the English messages of ScheduleError, StaffError and UsageError), adds the
 new ones to each ``bot/locales/<language>/LC_MESSAGES/messages.po`` with an empty translation,
 and marks the ones the code no longer uses as obsolete. Translations already made are kept.
 """
@@ -25,6 +26,8 @@ KEYWORDS = {
     "t": None,
     "plural": (1, 2),
     "N_": None,
+    "NC_": ((1, "c"), 2),
+    "pgettext": ((1, "c"), 2),
     "ScheduleError": None,
     "StaffError": None,
     "UsageError": (2,),
@@ -36,13 +39,14 @@ def extract() -> Catalog:
     """Every message the code marks, as a template catalog (with where each is used)."""
     template = Catalog(domain=DOMAIN, project="Hearing Watch")
     for folder in SOURCES:
-        for filename, lineno, message, comments, _context in extract_from_dir(
+        for filename, lineno, message, comments, context in extract_from_dir(
             ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):
             template.add(
                 message,
                 locations=[(f"{folder}/{filename}", lineno)],
                 auto_comments=comments,
+                context=context,
             )
     return template
 

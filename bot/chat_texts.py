@@ -53,7 +53,7 @@ SHARED_SUBSCRIBED = N_(
     " after it will be posted there."
 )
 SHARED_ALREADY = N_("<b>{chat}</b> already follows <b>{title}</b>.")
-SHARED_CLOSED = N_("<b>{title}</b> is closed; there is nothing more to follow.")
+SHARED_CLOSED = N_("<b>{title}</b> is closed: the bot no longer follows it.")
 SHARED_UNSUBSCRIBED = N_("<b>{chat}</b> no longer follows <code>{case_id}</code>.")
 SHARED_NOT_SUBSCRIBED = N_("<b>{chat}</b> was not following <code>{case_id}</code>.")
 SHARED_UNSUBSCRIBED_ALL = N_("<b>{chat}</b> no longer follows any case (it followed {ids}).")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, get_day_names
+from babel.dates import get_day_names
 
 from bot.guided import (
     INERT,
@@ -30,19 +30,18 @@ from bot.guided import (
 from bot.i18n import N_, Translator
 from bot.parsing import (
     UsageError,
-    _bounded,
     _case_id,
     _date,
     _hearing_id,
     _message_text,
-    _plain,
     _reason,
     _time,
+    _worded,
     _zone,
     parse_user_id,
 )
 from bot.staff_texts import FIELDS
-from storage import editing, schedule, staff
+from storage import editing, schedule, staff, wording
 from storage.errors import ScheduleError
 from storage.models import Case, Hearing, HearingStatus, Role
 
@@ -101,7 +100,7 @@ def _zone_of(env: Env, answers: Answers, hearing: Hearing | None) -> str:
 def _short_when(t: Translator, hearing: Hearing) -> str:
     """'21 Jan · 10:00', or '21 Jan · —' when the hour is not announced: for a button."""
     start = schedule.local_start(hearing)
-    day = format_date(start.date(), "d MMM", locale=t.language)
+    day = t.short_date(start.date())
     return f"{day} · {'—' if hearing.time_tba else f'{start:%H:%M}'}"
 
 
@@ -118,8 +117,10 @@ def case_step(command: str, *, question: str = N_("Which case?")) -> Step:
     async def ask(env: Env, _answers: Answers, _month: str | None) -> Question:
         cases = (await _active_cases(env))[:CASE_BUTTONS]
         hint = env.t(CHOOSE_OR_TYPE_CASE) if cases else env.t(NO_CASES)
+        language = env.t.language
         rows = tuple(
-            (Button(_cut(f"{case.title} · {case.id}", 60), TYPED + case.id),) for case in cases
+            (Button(_cut(f"{case.worded('title', language)} · {case.id}", 60), TYPED + case.id),)
+            for case in cases
         )
         return Question(f"{env.t(question)}\n{hint}", rows)
 
@@ -167,14 +168,15 @@ def text_step(
     multiline: bool = False,
     applies: Callable[[Answers], bool] = always,
 ) -> Step:
-    """Text staff type (a title, a description), bounded and checked as the one-line form
-    checks it (only a ``multiline`` one may hold line breaks)."""
+    """Text staff type (a title, a description), once for everyone or in blocks per language,
+    bounded and checked as the one-line form checks it (only a ``multiline`` one may hold line
+    breaks within a version)."""
 
     async def ask(env: Env, _answers: Answers, _month: str | None) -> Question:
         return Question(env.t(question))
 
     async def take(_env: Env, _answers: Answers, text: str) -> str | None:
-        value = _bounded(command, what, text, limit, required=not optional, multiline=multiline)
+        value = _worded(command, what, text, limit, required=not optional, multiline=multiline)
         return value or None
 
     return Step(name, ask, take, optional=optional, word=False, applies=applies)
@@ -246,10 +248,15 @@ def hearing_step(command: str, rule: HearingRule, *, recent: bool = False) -> St
             if not recent or not hearings:
                 hearings = await schedule.upcoming_hearings(session, env.now)
         hearings = hearings[:HEARING_BUTTONS]
+        language = env.t.language
         rows = tuple(
             (
                 Button(
-                    _cut(f"#{h.id} · {_short_when(env.t, h)} · {h.court} · {h.case_id}", 64),
+                    _cut(
+                        f"#{h.id} · {_short_when(env.t, h)} · {h.worded('court', language)}"
+                        f" · {h.case_id}",
+                        64,
+                    ),
                     f"{TYPED}#{h.id}",
                 ),
             )
@@ -327,7 +334,7 @@ def calendar_rows(t: Translator, first: dt.date, today: dt.date) -> tuple[tuple[
         if following <= _add_months(today.replace(day=1), MONTHS_AHEAD)
         else Button(" ", INERT)
     )
-    title = format_date(first, "LLLL y", locale=t.language)
+    title = t.month(first)
     names = get_day_names("short", context="stand-alone", locale=t.language)
     rows: list[tuple[Button, ...]] = [
         (back, Button(title, INERT), ahead),
@@ -417,30 +424,33 @@ def place_step(
     clearable: bool = False,
     applies: Callable[[Answers], bool] = always,
 ) -> Step:
-    """A court, city or address: a button for each the case has used, or typed."""
+    """A court, city or address: a button for each the case has used (labelled in the staff
+    member's language, and keeping every version), or typed, once or in blocks per language."""
 
     async def ask(env: Env, answers: Answers, _month: str | None) -> Question:
         case_id = await _case_of(env, answers)
         async with env.database.reading() as session:
             hearings = await schedule.hearings_of(session, case_id)
-        used: list[str] = []
+        used: dict[str, str] = {}  # as typed again (blocks) → its label
         for hearing in reversed(hearings):  # the latest first
-            value = getattr(hearing, what)
+            given = wording.stored(hearing.translations).get(what)
+            value = wording.typed(getattr(hearing, what), given)
             if value and value not in used:
-                used.append(value)
-        used = used[:PLACE_BUTTONS]
-        rows = [(Button(_cut(value, 60), f"{OFFERED}{i}"),) for i, value in enumerate(used)]
+                used[value] = hearing.worded(what, env.t.language)
+        offered = list(used)[:PLACE_BUTTONS]
+        rows = [
+            (Button(_cut(used[value], 60), f"{OFFERED}{i}"),) for i, value in enumerate(offered)
+        ]
         if clearable:
             rows.append((Button(env.t(NO_ADDRESS), TYPED + "-"),))
-        return Question(env.t(question), tuple(rows), offered=tuple(used))
+        return Question(env.t(question), tuple(rows), offered=tuple(offered))
 
     async def take(_env: Env, _answers: Answers, text: str) -> str | None:
         if clearable and text.strip().lower() in ("-", "none"):
             return None
-        # One line, as the one-line form reads a place: checked before spaces are tidied, so
-        # that a line break or another invisible character is refused rather than hidden.
-        value = " ".join(_plain(command, what, text.strip()).split())
-        return _bounded(command, what, value, limit, required=not optional) or None
+        # One line a version, as the one-line form reads a place: checked before spaces are
+        # tidied, so that a line break or another invisible character is refused, not hidden.
+        return _worded(command, what, text, limit, required=not optional) or None
 
     return Step(name, ask, take, optional=optional, word=False, applies=applies)
 

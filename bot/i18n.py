@@ -11,21 +11,24 @@ In the code:
     t("Hearing postponed")                          # a message
     t("This chat now follows {title}.", title=...)   # with named placeholders (str.format)
     t.plural("{count} chat", "{count} chats", n)     # plural forms as the language has them
-    t.date(day)                                      # "21 января 2020", CLDR's months
+    t.pgettext("button", "Keep")                     # a short word, in its context (msgctxt)
+    t.date(day)                                      # CLDR's long date: "21 January 2020"
+    t.zone("Asia/Almaty", start)                     # "по времени Алматы, UTC+5"
     START = N_("...")  ...  t(START)                 # marked where defined, translated where used
 """
 
 from __future__ import annotations
 
+import datetime as datetime_module
 import functools
 import gettext
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -38,9 +41,68 @@ DOMAIN: Final = "messages"
 NAMES: Final = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 
 
+# English dates as CLDR writes them for British English ("21 January 2020"): the bot's English
+# is British, and its readers outside the US read day-month-year.
+DATE_LOCALES: Final = {"kk": "kk", "ru": "ru", "en": "en_GB"}
+# A zone's city where CLDR names none for a language (Babel then gives the IANA id's tail), for
+# the zones Kazakhstan's courts sit in; and Russian's genitive, which «по времени …» needs.
+ZONE_CITIES: Final = {
+    "Asia/Almaty": {"kk": "Алматы", "ru": "Алматы", "en": "Almaty"},
+    "Asia/Qostanay": {"kk": "Қостанай", "ru": "Костанай", "en": "Kostanay"},
+    "Asia/Aqtobe": {"kk": "Ақтөбе", "ru": "Актобе", "en": "Aktobe"},
+    "Asia/Oral": {"kk": "Орал", "ru": "Уральск", "en": "Oral"},
+    "Asia/Aqtau": {"kk": "Ақтау", "ru": "Актау", "en": "Aktau"},
+    "Asia/Atyrau": {"kk": "Атырау", "ru": "Атырау", "en": "Atyrau"},
+    "Asia/Qyzylorda": {"kk": "Қызылорда", "ru": "Кызылорда", "en": "Kyzylorda"},
+}
+RUSSIAN_GENITIVE: Final = {
+    "Костанай": "Костаная",
+    "Уральск": "Уральска",
+    "Кызылорда": "Кызылорды",
+    "Москва": "Москвы",
+    "Ташкент": "Ташкента",
+    "Бишкек": "Бишкека",
+    "Новосибирск": "Новосибирска",
+    "Омск": "Омска",
+    "Екатеринбург": "Екатеринбурга",
+}
+
+
 def N_(message: str) -> str:  # noqa: N802  (gettext's conventional name)
     """Mark a message for translation where it is defined; translate it where it is used."""
     return message
+
+
+# "Almaty time, UTC+5": the city stands alone, so no language must put it in a case it lacks.
+ZONE_TIME: Final = N_("{city} time, {offset}")
+
+
+def NC_(context: str, message: str) -> tuple[str, str]:  # noqa: N802
+    """Mark a short message with its context (``msgctxt``): translate it with ``t.pgettext``."""
+    return context, message
+
+
+def format_offset(offset: timedelta | None) -> str:
+    """'UTC+6', 'UTC+5:30', 'UTC-3', 'UTC'."""
+    minutes = int((offset or timedelta()).total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def zone_city(zone: str, language: str) -> str:
+    """The city a zone is named after, as ``language`` writes it: CLDR's exemplar city, else
+    the table above, else the IANA id's last part."""
+    tail = zone.rsplit("/", 1)[-1].replace("_", " ")
+    try:
+        city = str(get_timezone_location(zone, locale=DATE_LOCALES[language], return_city=True))
+    except (LookupError, ValueError):
+        city = tail
+    if not city or (city == tail and language != "en"):
+        city = ZONE_CITIES.get(zone, {}).get(language, city or tail)
+    return city
 
 
 def catalog_path(language: str) -> Path:
@@ -54,6 +116,7 @@ class Translator:
         self.language = language
         self._translations = translations
         self._locale = Locale.parse(language)
+        self._date_locale = Locale.parse(DATE_LOCALES[language])
 
     def __call__(self, message: str, /, **values: object) -> str:
         """The message in this language, with ``values`` put into its placeholders."""
@@ -65,9 +128,36 @@ class Translator:
         text = self._translations.ngettext(singular, plural, count)
         return text.format(count=self.number(count), **values)
 
+    def pgettext(self, context: str, message: str, /, **values: object) -> str:
+        """A message in its context (``msgctxt``): a short word that reads differently in
+        different places ("Keep" a chat, "Both" reminders)."""
+        text = self._translations.pgettext(context, message)
+        return text.format(**values) if values else text
+
+    def marked(self, marked: tuple[str, str], /, **values: object) -> str:
+        """A message marked with ``NC_(context, message)``, translated in its context."""
+        return self.pgettext(*marked, **values)
+
     def date(self, day: date | datetime) -> str:
-        """'21 January 2020', '21 января 2020', '21 қаңтар 2020'."""
-        return format_date(day, "d MMMM y", locale=self._locale)
+        """A date as CLDR writes it in full: '21 January 2020', '2020 ж. 21 қаңтар',
+        and in Russian the day, the month's genitive, the year and its abbreviation."""
+        return format_date(day, "long", locale=self._date_locale)
+
+    def short_date(self, day: datetime_module.date) -> str:
+        """Day and month for a button: '21 Jan', '21 янв.', '21 қаң.'."""
+        return format_skeleton("MMMd", day, locale=self._date_locale)
+
+    def month(self, first: datetime_module.date) -> str:
+        """A month and its year, for a calendar's title: 'January 2026', '2026 ж. қаңтар'."""
+        return format_skeleton("yMMMM", first, locale=self._date_locale)
+
+    def zone(self, zone: str, at: datetime) -> str:
+        """The zone as a reader names it, with its offset at ``at`` (a local time in it):
+        'Almaty time, UTC+5', 'по времени Алматы, UTC+5', 'Алматы уақытымен, UTC+5'."""
+        city = zone_city(zone, self.language)
+        if self.language == "ru":
+            city = RUSSIAN_GENITIVE.get(city, city)
+        return self(ZONE_TIME, city=city, offset=format_offset(at.utcoffset()))
 
     def number(self, value: int) -> str:
         """'3,000', '3 000'."""

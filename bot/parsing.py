@@ -17,6 +17,7 @@ from storage.models import CASE_ID_MAX_LENGTH, CASE_ID_PATTERN
 from storage.schedule import is_zone_name, normalise_case_id
 from storage.schedule_file import parse_time
 from storage.text import code_point, first_control, is_line_break, normalise_newlines
+from storage.wording import Versions, WordingError, join, versions
 
 MAX_TITLE: Final = 200
 MAX_DESCRIPTION: Final = 3000
@@ -171,6 +172,51 @@ def _bounded(
     return value
 
 
+def _blocks(command: str, text: str) -> Versions:
+    """The versions of a text given in blocks per language ({}: one text for everyone)."""
+    try:
+        return versions(normalise_newlines(text))
+    except WordingError as error:
+        if error.problem == "empty":
+            raise UsageError(
+                command, "The {language} version is empty.", language=error.language
+            ) from None
+        raise UsageError(
+            command, "The {language} version is given twice.", language=error.language
+        ) from None
+
+
+def _one_line(command: str, what: str, value: str) -> str:
+    """A place as typed: one line (checked before spaces are tidied, which would hide some
+    control characters and keep others), its spaces tidied."""
+    return " ".join(_plain(command, what, value.strip()).split())
+
+
+def _worded(
+    command: str,
+    what: str,
+    value: str,
+    limit: int,
+    *,
+    required: bool = True,
+    multiline: bool = False,
+) -> str:
+    """A schedule's text (a title, a description, a court, a city, an address) given once for
+    everyone or in blocks per language (``kk: …`` on a line of its own, storage.wording): each
+    version checked as ``_bounded`` checks one text, and given back as blocks again."""
+    given = _blocks(command, value)
+    if not given:
+        if not multiline:
+            value = _one_line(command, what, value)
+        return _bounded(command, what, value, limit, required=required, multiline=multiline)
+    checked = {}
+    for language, version in given.items():
+        if not multiline:
+            version = _one_line(command, what, version)
+        checked[language] = _bounded(command, what, version, limit, multiline=multiline)
+    return join(checked)
+
+
 def _reason(command: str, text: str) -> str | None:
     return _bounded(command, "reason", text, MAX_REASON, required=False, multiline=True) or None
 
@@ -222,9 +268,27 @@ class CancelHearing:
 
 
 def parse_addcase(text: str) -> AddCase:
-    """``<id> <title>``, further lines the description."""
+    """``<id> <title>``, further lines the description; or ``<id>`` alone, then a block per
+    language (``kk: <title>``, further lines its description)."""
     first, _, description = text.partition("\n")
     words = _words(first, 1)
+    given = _blocks("addcase", description) if len(words) == 1 else {}
+    if given:
+        titles: Versions = {}
+        descriptions: Versions = {}
+        for language, block in given.items():
+            title, _, about = block.partition("\n")
+            titles[language] = _bounded("addcase", "title", title, MAX_TITLE)
+            about = _bounded(
+                "addcase", "description", about, MAX_DESCRIPTION, required=False, multiline=True
+            )
+            if about:
+                descriptions[language] = about
+        return AddCase(
+            case_id=_case_id("addcase", words[0]),
+            title=join(titles),
+            description=join(descriptions) if descriptions else "",
+        )
     if len(words) < 2:
         raise UsageError("addcase", "Give the new case's id and its title.")
     return AddCase(
@@ -254,7 +318,7 @@ def parse_editcase(text: str) -> EditCase:
     return EditCase(
         case_id=_case_id("editcase", words[0]),
         field=field,
-        value=_bounded("editcase", field, words[2], limit, multiline=field == "description"),
+        value=_worded("editcase", field, words[2], limit, multiline=field == "description"),
     )
 
 
@@ -272,7 +336,13 @@ def parse_optional_case_id(command: str, text: str) -> str | None:
 
 
 def parse_addhearing(text: str) -> AddHearing:
-    """``<case-id> <YYYY-MM-DD> <HH:MM|tba> <court>; <city>[; <address>] [tz=Area/City]``."""
+    """``<case-id> <YYYY-MM-DD> <HH:MM|tba> <court>; <city>[; <address>] [tz=Area/City]``; or
+    the place on the lines after, a block per language: ``kk: <court>; <city>[; <address>]``."""
+    first, _, rest = normalise_newlines(text).partition("\n")
+    if len(first.split()) in (3, 4) and rest.strip():
+        given = _blocks("addhearing", rest)
+        if given:
+            return _addhearing_in_blocks(first.split(), given)
     words = _words(text, 3)
     if len(words) < 4:
         raise UsageError("addhearing", "Give the case id, date, time (or tba), court and city.")
@@ -307,6 +377,46 @@ def parse_addhearing(text: str) -> AddHearing:
     )
 
 
+def _addhearing_in_blocks(words: list[str], given: Versions) -> AddHearing:
+    """/addhearing with its place in a block per language (see parse_addhearing)."""
+    zone = None
+    if len(words) == 4:
+        if not words[3].lower().startswith("tz="):
+            raise UsageError(
+                "addhearing",
+                "Give the court and the city separated by “;” (and an address after another “;”).",
+            )
+        zone = _zone("addhearing", words[3][3:])
+    places: dict[str, Versions] = {"court": {}, "city": {}, "address": {}}
+    limits = {"court": MAX_COURT, "city": MAX_CITY, "address": MAX_ADDRESS}
+    for language, block in given.items():
+        parts = block.split(";")
+        if len(parts) not in (2, 3) or not all(part.strip() for part in parts[:2]):
+            raise UsageError(
+                "addhearing",
+                "Give the court and the city separated by “;” (and an address after another “;”).",
+            )
+        for what, part in zip(("court", "city", "address"), parts, strict=False):
+            value = _bounded(
+                "addhearing",
+                what,
+                _one_line("addhearing", what, part),
+                limits[what],
+                required=what != "address",
+            )
+            if value:
+                places[what][language] = value
+    return AddHearing(
+        case_id=_case_id("addhearing", words[0]),
+        day=_date("addhearing", words[1]),
+        at=_time("addhearing", words[2]),
+        court=join(places["court"]),
+        city=join(places["city"]),
+        address=join(places["address"]) if places["address"] else None,
+        zone=zone,
+    )
+
+
 def parse_edithearing(text: str) -> EditHearing:
     """``#N <court|city|address|zone|time|date> <value>``; an address of - clears it.
 
@@ -327,10 +437,13 @@ def parse_edithearing(text: str) -> EditHearing:
             "“{word}” is not a field of a hearing: use court, city, address, zone, time or date.",
             word=words[1][:50],
         )
-    if field in ("court", "city", "address"):
-        _plain("edithearing", field, words[2].strip())  # before spaces are tidied, as above
-    value: str | None = " ".join(words[2].split())
     limits = {"court": MAX_COURT, "city": MAX_CITY, "address": MAX_ADDRESS}
+    if field in limits:
+        if field == "address" and words[2].strip() in _CLEAR:
+            return EditHearing(hearing_id=hearing_id, field=field, value=None)
+        value: str | None = _worded("edithearing", field, words[2], limits[field])
+        return EditHearing(hearing_id=hearing_id, field=field, value=value)
+    value = " ".join(words[2].split())
     if field == "time":
         at = _time("edithearing", value or "")
         if at is None:  # "not announced" again is a change of plan: /postpone says so
@@ -343,10 +456,6 @@ def parse_edithearing(text: str) -> EditHearing:
         value = _date("edithearing", value or "").isoformat()
     elif field == "zone":
         value = _zone("edithearing", value or "")
-    elif field == "address" and value in _CLEAR:
-        value = None
-    else:
-        value = _bounded("edithearing", field, value or "", limits[field])
     return EditHearing(hearing_id=hearing_id, field=field, value=value)
 
 

@@ -7,9 +7,9 @@ import datetime as dt
 import json
 from collections.abc import Callable
 
-from bot.i18n import LANGUAGES, N_, Translator, translator
+from bot.i18n import LANGUAGES, N_, NC_, Translator, translator
 from bot.parsing import EXAMPLES, UsageError
-from bot.texts import escape, format_offset, format_place, format_when
+from bot.texts import escape, format_place, format_when, title_of
 from storage.errors import UserError
 from storage.models import AuditEntry, Case, Hearing, Role
 from storage.schedule import local_start
@@ -49,8 +49,8 @@ CONFIRMATION_EXPIRED = N_(
 )
 # Guided commands (bot.guided, bot.handlers.guided).
 CHOOSE_PERSON = N_("Choose a person")
-SKIP = N_("Skip")
-CANCEL_FLOW = N_("Cancel")
+SKIP = NC_("guided question: leave it unanswered", "Skip")
+CANCEL_FLOW = NC_("guided command: stop it", "Cancel")
 FLOW_CANCELLED = N_("Stopped. Nothing changed.")
 NOTHING_TO_CANCEL = N_("There is nothing to cancel.")
 FLOW_EXPIRED = N_(
@@ -143,7 +143,7 @@ def explain(t: Translator, error: UserError, *, example: bool = True) -> str:
 
 def hearing_block(t: Translator, hearing: Hearing) -> str:
     """A hearing as staff refer to it: its id, when and where."""
-    return f"<b>#{hearing.id}</b> · {format_when(t, hearing)}\n{format_place(hearing)}"
+    return f"<b>#{hearing.id}</b> · {format_when(t, hearing)}\n{format_place(t, hearing)}"
 
 
 def case_added(t: Translator, case: Case) -> str:
@@ -151,7 +151,7 @@ def case_added(t: Translator, case: Case) -> str:
         "Added the case <code>{case_id}</code>: <b>{title}</b>\n"
         "/case {case_id} shows it as supporters see it.",
         case_id=case.id,
-        title=escape(case.title),
+        title=title_of(t, case),
     )
 
 
@@ -166,7 +166,7 @@ def case_edited(t: Translator, case: Case, field: str) -> str:
 
 def hearing_added(t: Translator, case: Case, hearing: Hearing) -> str:
     head = t(
-        "Added hearing #{number} to <b>{title}</b>:", number=hearing.id, title=escape(case.title)
+        "Added hearing #{number} to <b>{title}</b>:", number=hearing.id, title=title_of(t, case)
     )
     return f"{head}\n\n{hearing_block(t, hearing)}"
 
@@ -237,7 +237,7 @@ def confirm_close(t: Translator, case: Case, subscribers: int) -> str:
     return t(
         "Close the case <b>{title}</b> (<code>{case_id}</code>)? It leaves /cases, keeps its"
         " history, and a notice goes to {chats}.",
-        title=escape(case.title),
+        title=title_of(t, case),
         case_id=case.id,
         chats=chats(t, subscribers),
     )
@@ -282,19 +282,21 @@ NOTHING_BEFORE_CONFIRM = N_("Nothing changes and nothing is sent before you conf
 
 def case_closed_notice(t: Translator, case: Case) -> str:
     return t(
-        "<b>Case closed</b>: {title}\nThank you for following it. Its history stays at"
-        " /case {case_id}.",
-        title=escape(case.title),
+        # Not "the trial is over": an appeal or a retrial may come; the bot only stops.
+        "<b>No longer followed</b>: {title}\nThe bot no longer follows this case, so no"
+        " reminders or news of it will come here. Thank you for following it. Its history"
+        " stays at /case {case_id}.",
+        title=title_of(t, case),
         case_id=case.id,
     )
 
 
 def postponed_notice(t: Translator, case: Case, old: Hearing, new: Hearing) -> str:
     lines = [
-        t("<b>Hearing postponed</b>: {title}", title=escape(case.title)),
+        t("<b>Hearing postponed</b>: {title}", title=title_of(t, case)),
         t("Was: {when}", when=format_when(t, old)),
         t("Now: <b>{when}</b>", when=format_when(t, new)),
-        format_place(new),
+        format_place(t, new),
     ]
     if old.reason:
         lines.append(t("Reason: {reason}", reason=escape(old.reason)))
@@ -302,10 +304,10 @@ def postponed_notice(t: Translator, case: Case, old: Hearing, new: Hearing) -> s
     return "\n".join(lines)
 
 
-def _hour(hearing: Hearing) -> str:
-    """'10:00 (Asia/Almaty, UTC+5)'."""
+def _hour(t: Translator, hearing: Hearing) -> str:
+    """'10:00 (Almaty time, UTC+5)'."""
     start = local_start(hearing)
-    return f"{start:%H:%M} ({hearing.timezone}, {format_offset(start.utcoffset())})"
+    return f"{start:%H:%M} ({t.zone(hearing.timezone, start)})"
 
 
 def corrected_notice(
@@ -319,7 +321,7 @@ def corrected_notice(
     start = local_start(hearing)
     if start.date() != was.date():
         lines = [
-            t("<b>Date corrected</b>: {title}", title=escape(case.title)),
+            t("<b>Date corrected</b>: {title}", title=title_of(t, case)),
             t(
                 "The hearing is on <b>{when}</b>, not on {old}. The date was corrected; the"
                 " hearing was not postponed.",
@@ -329,31 +331,31 @@ def corrected_notice(
         ]
     elif was_tba:
         lines = [
-            t("<b>Hour announced</b>: {title}", title=escape(case.title)),
+            t("<b>Hour announced</b>: {title}", title=title_of(t, case)),
             t(
                 "The hour of the hearing on {date} is announced: <b>{time}</b>",
                 date=t.date(start),
-                time=_hour(hearing),
+                time=_hour(t, hearing),
             ),
         ]
     else:
         lines = [
-            t("<b>Hour corrected</b>: {title}", title=escape(case.title)),
+            t("<b>Hour corrected</b>: {title}", title=title_of(t, case)),
             t(
                 "The hearing on {date} starts at <b>{time}</b>, not at {old}.",
                 date=t.date(start),
-                time=_hour(hearing),
+                time=_hour(t, hearing),
                 old=f"{was:%H:%M}",
             ),
         ]
-    lines += [format_place(hearing), f"/case {case.id}"]
+    lines += [format_place(t, hearing), f"/case {case.id}"]
     return "\n".join(lines)
 
 
 def cancelled_notice(t: Translator, case: Case, hearing: Hearing) -> str:
     lines = [
-        t("<b>Hearing cancelled</b>: {title}", title=escape(case.title)),
-        f"{format_when(t, hearing)}, {format_place(hearing)}",
+        t("<b>Hearing cancelled</b>: {title}", title=title_of(t, case)),
+        f"{format_when(t, hearing)}, {format_place(t, hearing)}",
     ]
     if hearing.reason:
         lines.append(t("Reason: {reason}", reason=escape(hearing.reason)))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from telegram.constants import MessageLimit
 
-from bot.i18n import LANGUAGES, N_, Translator, translator
+from bot.i18n import LANGUAGES, N_, NC_, Translator, translator
 from bot.parsing import UsageError, parse_versions
 from jobs.reminder_plan import parse_duration
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
@@ -79,14 +79,14 @@ FORGET_QUESTION = N_(
     " It cannot be undone."
 )
 FORGET_BUTTON = N_("Forget this chat")
-KEEP_BUTTON = N_("Keep")
+KEEP_BUTTON = NC_("forget: the button that keeps everything", "Keep")
 FORGET_KEPT = N_("Nothing was erased.")
 ONLY_GROUP_ADMINS_FORGET = N_("Only this group's administrators can make the bot forget it.")
 BUTTON_SUBSCRIBE = N_("Subscribe · {case_id}")
 BUTTON_UNSUBSCRIBE = N_("Unsubscribe · {case_id}")
-BUTTON_ALL = N_("All")
-BUTTON_BOTH = N_("Both")
-BUTTON_NONE = N_("None")
+BUTTON_ALL = NC_("reminders: every offset", "All")
+BUTTON_BOTH = NC_("reminders: both offsets", "Both")
+BUTTON_NONE = NC_("reminders: no reminder", "None")
 
 
 def escape(text: str) -> str:
@@ -184,36 +184,32 @@ def help_text(t: Translator) -> str:
     return "\n".join(lines) + "\n\n" + t(HELP_FOOTER)
 
 
-def format_offset(offset: timedelta | None) -> str:
-    """'UTC+6', 'UTC+5:30', 'UTC-3', 'UTC'."""
-    minutes = int((offset or timedelta()).total_seconds() // 60)
-    if minutes == 0:
-        return "UTC"
-    sign = "+" if minutes > 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
-
-
 def format_when(t: Translator, hearing: Hearing) -> str:
-    """'21 January 2020, 10:00 (Asia/Almaty, UTC+6)' or '…, time not announced'."""
+    """'21 January 2020, 10:00 (Almaty time, UTC+6)' or '…, time not announced': the zone
+    named as the reader would, with its offset on the hearing's own date."""
     start = local_start(hearing)
     if hearing.time_tba:
         return t("{date}, time not announced", date=t.date(start))
-    zone = f"{hearing.timezone}, {format_offset(start.utcoffset())}"
-    return f"{t.date(start)}, {start:%H:%M} ({zone})"
+    return f"{t.date(start)}, {start:%H:%M} ({t.zone(hearing.timezone, start)})"
 
 
-def format_place(hearing: Hearing) -> str:
-    """'Zaisan district court, Zaisan' with the address when known."""
-    parts = [hearing.court, hearing.city] + ([hearing.address] if hearing.address else [])
-    return escape(", ".join(parts))
+def format_place(t: Translator, hearing: Hearing) -> str:
+    """'Zaisan district court, Zaisan' with the address when known, in the reader's language
+    where the schedule has it (else as first given)."""
+    parts = [hearing.worded(field, t.language) for field in ("court", "city", "address")]
+    return escape(", ".join(part for part in parts if part))
+
+
+def title_of(t: Translator, case: Case) -> str:
+    """A case's title as the reader's language has it, escaped for HTML."""
+    return escape(case.worded("title", t.language))
 
 
 STATUS = {
-    HearingStatus.SCHEDULED: N_("Scheduled"),
-    HearingStatus.POSTPONED: N_("Postponed"),
-    HearingStatus.HELD: N_("Held"),
-    HearingStatus.CANCELLED: N_("Cancelled"),
+    HearingStatus.SCHEDULED: NC_("a hearing's status", "Scheduled"),
+    HearingStatus.POSTPONED: NC_("a hearing's status", "Postponed"),
+    HearingStatus.HELD: NC_("a hearing's status", "Held"),
+    HearingStatus.CANCELLED: NC_("a hearing's status", "Cancelled"),
 }
 
 
@@ -224,12 +220,12 @@ def _status_line(t: Translator, hearing: Hearing, by_id: dict[int, Hearing], now
             return t("Postponed to {date}", date=t.date(local_start(target)))
     if hearing.status == HearingStatus.SCHEDULED and not is_upcoming(hearing, now):
         return t("Date passed; no outcome recorded yet")
-    return t(STATUS[HearingStatus(hearing.status)])
+    return t.marked(STATUS[HearingStatus(hearing.status)])
 
 
 def case_summary(t: Translator, summary: CaseSummary, now: datetime) -> str:
     """A case as one entry of /cases."""
-    lines = [f"<b>{escape(summary.case.title)}</b> · <code>{summary.case.id}</code>"]
+    lines = [f"<b>{title_of(t, summary.case)}</b> · <code>{summary.case.id}</code>"]
     hearing = summary.hearing
     if hearing is None:
         lines.append(t("No hearing announced yet."))
@@ -237,8 +233,8 @@ def case_summary(t: Translator, summary: CaseSummary, now: datetime) -> str:
         if summary.upcoming:
             lines.append(t("Next hearing: {when}", when=format_when(t, hearing)))
         else:
-            lines.append(t("Last hearing: {when}", when=format_when(t, hearing)))
-        lines.append(format_place(hearing))
+            lines.append(t("Previous hearing: {when}", when=format_when(t, hearing)))
+        lines.append(format_place(t, hearing))
         if hearing.status != HearingStatus.SCHEDULED:
             lines.append(_status_line(t, hearing, {}, now))
     return "\n".join(lines)
@@ -252,12 +248,13 @@ def case_list(t: Translator, summaries: Iterable[CaseSummary], now: datetime) ->
 def case_details(t: Translator, case: Case, hearings: list[Hearing], now: datetime) -> list[str]:
     """/case: the case, its description and every hearing, postponements included, in as many
     messages as Telegram's limit needs (split between hearings, never inside one)."""
-    lines = [f"<b>{escape(case.title)}</b> · <code>{case.id}</code>"]
+    lines = [f"<b>{title_of(t, case)}</b> · <code>{case.id}</code>"]
     if case.status == CaseStatus.CLOSED:
-        closed = t("This case is closed.")
+        closed = t("This case is closed: the bot no longer follows it.")
         lines.append(f"<i>{closed}</i>")
-    if case.description:
-        lines += ["", escape(case.description)]
+    description = case.worded("description", t.language)
+    if description:
+        lines += ["", escape(description)]
     heading = t("Hearings")
     lines += ["", f"<b>{heading}</b>"]
     if not hearings:
@@ -279,7 +276,7 @@ def _hearing_block(
     """One hearing in /case; a very long outcome is cut so that the block fits one message."""
     lines = [
         f"• {format_when(t, hearing)}",
-        f"  {format_place(hearing)}",
+        f"  {format_place(t, hearing)}",
         f"  {_status_line(t, hearing, by_id, now)}",
     ]
     if not hearing.outcome:
@@ -316,17 +313,17 @@ def subscribed(t: Translator, case: Case) -> str:
     return t(
         "This chat now follows <b>{title}</b>. You will get a reminder before each hearing and"
         " the news after it. /unsubscribe {case_id} stops them.",
-        title=escape(case.title),
+        title=title_of(t, case),
         case_id=case.id,
     )
 
 
 def already_subscribed(t: Translator, case: Case) -> str:
-    return t("Good news: this chat already follows <b>{title}</b>.", title=escape(case.title))
+    return t("Good news: this chat already follows <b>{title}</b>.", title=title_of(t, case))
 
 
 def case_closed(t: Translator, case: Case) -> str:
-    return t("<b>{title}</b> is closed; there is nothing more to follow.", title=escape(case.title))
+    return t("<b>{title}</b> is closed: the bot no longer follows it.", title=title_of(t, case))
 
 
 def unsubscribed(t: Translator, case_id: str) -> str:
@@ -400,9 +397,9 @@ def reminder(t: Translator, case: Case, hearing: Hearing, now: datetime) -> str:
     else:
         when = t("Starts in {duration}.", duration=duration(t, hearing.starts_at - now))
     return (
-        "⏰ " + t("<b>Reminder</b>: {title}", title=escape(case.title)) + "\n"
+        "⏰ " + t("<b>Reminder</b>: {title}", title=title_of(t, case)) + "\n"
         + t("Hearing: {when}", when=format_when(t, hearing)) + "\n"
-        f"{format_place(hearing)}\n"
+        f"{format_place(t, hearing)}\n"
         f"{when}\n/case {case.id}"
     )  # fmt: skip
 

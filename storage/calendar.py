@@ -102,8 +102,21 @@ def is_shown(hearing: Hearing, now: dt.datetime) -> bool:
     return hearing.starts_at + HEARING_LENGTH > now
 
 
-def _place(hearing: Hearing) -> str:
-    return ", ".join(part for part in (hearing.court, hearing.address, hearing.city) if part)
+def _words(hearing: Hearing, language: str | None) -> tuple[str, str, str]:
+    """(court, city, address) in ``language``, else as first given (the plain columns)."""
+    if language is None:
+        return hearing.court, hearing.city, hearing.address or ""
+    court, city, address = (hearing.worded(f, language) for f in ("court", "city", "address"))
+    return court, city, address
+
+
+def _place(hearing: Hearing, language: str | None) -> str:
+    court, city, address = _words(hearing, language)
+    return ", ".join(part for part in (court, address, city) if part)
+
+
+def _title(case: Case, language: str | None) -> str:
+    return case.title if language is None else case.worded("title", language)
 
 
 def _text(value: str, *, multiline: bool = False) -> vText:
@@ -115,7 +128,9 @@ def _text(value: str, *, multiline: bool = False) -> vText:
     return vText(for_calendar(value, multiline=multiline))
 
 
-def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
+def _event(
+    case: Case, chain: Chain, *, now: dt.datetime, domain: str, language: str | None
+) -> Event:
     from icalendar import Event  # imported when a calendar is asked for: 8 MiB otherwise idle
 
     hearing = chain.latest
@@ -124,8 +139,8 @@ def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
     event.add("uid", event_uid(chain.first, domain))
     event.add("sequence", chain.sequence)
     event.add("dtstamp", now.astimezone(dt.UTC))
-    event.add("summary", _text(SUMMARY.format(title=case.title)))
-    event.add("location", _text(_place(hearing)))
+    event.add("summary", _text(SUMMARY.format(title=_title(case, language))))
+    event.add("location", _text(_place(hearing, language)))
     if hearing.time_tba:
         # DTEND of an all-day event is the next day (exclusive, RFC 5545).
         event.add("dtstart", start.date())
@@ -134,9 +149,10 @@ def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
     else:
         event.add("dtstart", start)
         event.add("dtend", start + HEARING_LENGTH)
-    lines = [hearing.court, hearing.city]
-    if hearing.address:
-        lines.append(hearing.address)
+    court, city, address = _words(hearing, language)
+    lines = [court, city]
+    if address:
+        lines.append(address)
     if hearing.time_tba:
         lines.append(TIME_NOT_ANNOUNCED)
     if len(chain.hearings) > 1:
@@ -153,9 +169,16 @@ def _event(case: Case, chain: Chain, *, now: dt.datetime, domain: str) -> Event:
 
 
 def build_calendar(
-    case: Case, hearings: list[Hearing], *, now: dt.datetime, domain: str
+    case: Case,
+    hearings: list[Hearing],
+    *,
+    now: dt.datetime,
+    domain: str,
+    language: str | None = None,
 ) -> Calendar:
-    """The calendar of one case: an event for each postponement chain whose hearing is ahead."""
+    """The calendar of one case: an event for each postponement chain whose hearing is ahead.
+    The schedule's words are in ``language`` where it has them; None (a feed, which has no
+    reader's language): as first given."""
     from icalendar import Calendar, vDuration  # as in _event
 
     calendar = Calendar()
@@ -164,18 +187,23 @@ def build_calendar(
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     # The name a subscribing app shows, and how often it should look again.
-    calendar.add("x-wr-calname", _text(case.title))
+    calendar.add("x-wr-calname", _text(_title(case, language)))
     calendar.add("refresh-interval", REFRESH_INTERVAL, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH_INTERVAL))
     for chain in postponement_chains(hearings):
         if is_shown(chain.latest, now):
-            calendar.add_component(_event(case, chain, now=now, domain=domain))
+            calendar.add_component(_event(case, chain, now=now, domain=domain, language=language))
     calendar.add_missing_timezones()
     return calendar
 
 
 async def case_calendar(
-    session: AsyncSession, case_id: str, *, now: dt.datetime, domain: str
+    session: AsyncSession,
+    case_id: str,
+    *,
+    now: dt.datetime,
+    domain: str,
+    language: str | None = None,
 ) -> bytes | None:
     """The case's hearings still ahead as an .ics file; None when there is no such case.
 
@@ -186,7 +214,9 @@ async def case_calendar(
     if case is None:
         return None
     hearings = await hearings_of(session, case_id)
-    feed: bytes = build_calendar(case, hearings, now=now, domain=domain).to_ical()
+    feed: bytes = build_calendar(
+        case, hearings, now=now, domain=domain, language=language
+    ).to_ical()
     return feed
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import wording
 from storage.errors import ScheduleError
 from storage.models import Case, CaseStatus, Hearing, HearingStatus
 from storage.schedule import (
@@ -44,19 +45,25 @@ WHEN_FIELDS: tuple[HearingField, ...] = ("time", "date")
 
 
 def case_snapshot(case: Case) -> dict[str, Any]:
-    return {"title": case.title, "description": case.description, "status": str(case.status)}
+    given = wording.stored(case.translations)
+    return {
+        "title": wording.typed(case.title, given.get("title")),
+        "description": wording.typed(case.description, given.get("description")),
+        "status": str(case.status),
+    }
 
 
 def hearing_snapshot(hearing: Hearing) -> dict[str, Any]:
     start = local_start(hearing)
+    given = wording.stored(hearing.translations)
     return {
         "case": hearing.case_id,
         "date": start.date().isoformat(),
         "time": "tba" if hearing.time_tba else start.strftime("%H:%M"),
         "zone": hearing.timezone,
-        "court": hearing.court,
-        "city": hearing.city,
-        "address": hearing.address,
+        "court": wording.typed(hearing.court, given.get("court")),
+        "city": wording.typed(hearing.city, given.get("city")),
+        "address": wording.typed(hearing.address, given.get("address")),
         "status": str(hearing.status),
         "reason": hearing.reason,
     }
@@ -104,6 +111,11 @@ async def _check_free(
                 number=other.id,
                 when=slot_text(day, at),
             )
+
+
+def _translations(**fields: wording.Versions) -> wording.Translations:
+    """A row's translations column from each field's versions (none: one text for everyone)."""
+    return {field: given for field, given in fields.items() if given}
 
 
 def copy_of(hearing: Hearing, **changes: Any) -> Hearing:
@@ -246,7 +258,14 @@ async def add_case(
         raise ScheduleError(
             "A case with the id {case_id} exists already; /editcase changes it.", case_id=case_id
         )
-    case = Case(id=case_id, title=title, description=description)
+    title, titles = wording.split(title)
+    description, descriptions = wording.split(description)
+    case = Case(
+        id=case_id,
+        title=title,
+        description=description,
+        translations=_translations(title=titles, description=descriptions),
+    )
     session.add(case)
     await record(
         session, actor=actor, action="addcase", subject=f"case {case_id}", after=case_snapshot(case)
@@ -257,10 +276,13 @@ async def add_case(
 async def edit_case(
     session: AsyncSession, *, actor: int, case_id: str, field: CaseField, value: str
 ) -> Case:
-    """Change a case's title or description."""
+    """Change a case's title or description (given once for everyone, or in blocks per
+    language: storage.wording)."""
     case = await active_case(session, case_id)
     before = case_snapshot(case)
-    setattr(case, field, value)
+    plain, given = wording.split(value)
+    setattr(case, field, plain)
+    case.translations = wording.with_field(case.translations, field, given)
     changed_before, changed_after = _changed(before, case_snapshot(case))
     await record(
         session,
@@ -311,15 +333,20 @@ async def add_hearing(
     zone: str,
     now: dt.datetime,
 ) -> Hearing:
-    """A new scheduled hearing; dates in the past are refused."""
+    """A new scheduled hearing; dates in the past are refused. The court, city and address
+    are each given once for everyone or in blocks per language (storage.wording)."""
     await active_case(session, case_id)
     starts_at = _future_instant(day, at, zone, now)
     await _check_free(session, case_id, day, at)
+    court, courts = wording.split(court)
+    city, cities = wording.split(city)
+    address, addresses = wording.split(address) if address else (None, {})
     hearing = Hearing(
         case_id=case_id,
         court=court,
         city=city,
         address=address,
+        translations=_translations(court=courts, city=cities, address=addresses),
         timezone=zone,
         time_tba=at is None,
         starts_at=starts_at,
@@ -413,12 +440,19 @@ async def edit_hearing(
             ),
             "timezone": value,
         }
-    elif field == "address":
-        values = {"address": value}
+    elif field == "address" and value is None:
+        values = {
+            "address": None,
+            "translations": wording.with_field(hearing.translations, field, {}),
+        }
     else:
         if not value:
             raise ScheduleError("The {field} cannot be empty.", field=field)
-        values = {field: value}
+        plain, given = wording.split(value)
+        values = {
+            field: plain,
+            "translations": wording.with_field(hearing.translations, field, given),
+        }
     if any(getattr(hearing, name) != value for name, value in values.items()):
         # Only a scheduled hearing's date or hour changes; a court's name can be mended later.
         await _change(
@@ -465,6 +499,7 @@ async def plan_postpone(
         court=old.court,
         city=old.city,
         address=old.address,
+        translations=wording.stored(old.translations),
         timezone=old.timezone,
         time_tba=at is None,
         starts_at=_future_instant(day, at, old.timezone, now),

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from storage.wording import pick
+
 CASE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 CASE_ID_MAX_LENGTH = 40  # keeps "unsub:<case-id>" inside Telegram's 64-byte callback data
 HEARING_KEY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,38}[A-Za-z0-9])?$"
@@ -57,6 +59,13 @@ class Case(SQLModel, table=True):
     description: str = ""
     status: CaseStatus = Field(default=CaseStatus.ACTIVE, sa_type=String(16))
     created_at: datetime = Field(default_factory=utcnow)
+    # The title and description per language ({"title": {"kk": ..., "ru": ...}}), in the order
+    # staff gave them; the plain columns hold the first version given (storage.wording).
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict, sa_type=JSON)
+
+    def worded(self, field: str, language: str) -> str:
+        """The title or description as a reader of ``language`` gets it."""
+        return pick(getattr(self, field), (self.translations or {}).get(field), language)
 
 
 class Hearing(SQLModel, table=True):
@@ -106,6 +115,12 @@ class Hearing(SQLModel, table=True):
     # a calendar event's SEQUENCE is made from it, so phones take the new version.
     revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
+    # The court, city and address per language, as Case.translations.
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict, sa_type=JSON)
+
+    def worded(self, field: str, language: str) -> str:
+        """The court, city or address ("" when none) as a reader of ``language`` gets it."""
+        return pick(getattr(self, field) or "", (self.translations or {}).get(field), language)
 
 
 class Chat(SQLModel, table=True):

@@ -12,11 +12,12 @@ broadcast that needs one:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from storage.models import Broadcast, BroadcastKind, Case, Hearing
+from storage.wording import stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class ReminderPayload:
     starts_at: datetime
     timezone: str
     time_tba: bool
+    # The case's and the hearing's words per language (storage.wording); {} before they had any.
+    case_translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    hearing_translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -66,11 +70,13 @@ class ReminderPayload:
             starts_at=hearing.starts_at,
             timezone=hearing.timezone,
             time_tba=hearing.time_tba,
+            case_translations=stored(case.translations),
+            hearing_translations=stored(hearing.translations),
         )
 
     def case(self) -> Case:
         """The case as it was when the reminder was queued (not a stored row)."""
-        return Case(id=self.case_id, title=self.case_title)
+        return Case(id=self.case_id, title=self.case_title, translations=self.case_translations)
 
     def hearing(self) -> Hearing:
         """The hearing as it was when the reminder was queued (not a stored row)."""
@@ -83,6 +89,7 @@ class ReminderPayload:
             starts_at=self.starts_at,
             timezone=self.timezone,
             time_tba=self.time_tba,
+            translations=self.hearing_translations,
         )
 
 

@@ -11,13 +11,17 @@ description = "..."
   date = 2020-01-16
   time = "tba"               # or "10:00"
   timezone = "Asia/Almaty"   # optional: [schedule] timezone
-  court = "Zharkent court"
+  court = "Zharkent court"   # or one per language: { kk = "...", ru = "...", en = "..." }
   city = "Zharkent"
   status = "scheduled"       # scheduled, postponed, held, cancelled
   postponed_to = 2020-01-21  # optional: the date of the hearing it moved to
   reason = "..."             # optional: why it was postponed or cancelled
   fingerprint = "9f2c..."    # written by export: the hearing as it was then (see below)
 ```
+
+A case's title and description and a hearing's court, city and address are each one text for
+everyone, or an inline table of versions per language (``kk``, ``ru``, ``en``): each reader gets
+their language's version, else the first one given (storage.wording).
 
 A hearing is known within its case by its key, which export always writes, so an import can
 correct its date or time; one without a key (a file written by hand, the seed) by its local date
@@ -47,6 +51,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -65,6 +70,7 @@ from storage.models import (
 )
 from storage.schedule import hearing_instant, hearings_of, is_zone_name, local_slot, local_start
 from storage.text import normalise_newlines, problem
+from storage.wording import LANGUAGES, Versions, stored, typed
 
 # /case shows the description with the hearings, in messages of at most 4,096 characters; the
 # bot's own /addcase and /editcase take no more either.
@@ -99,13 +105,6 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def _one_line(value: str | None) -> str | None:
-    """A title or a place: printable, on one line."""
-    if value is not None and (wrong := problem(value, multiline=False)):
-        raise ValueError(wrong)
-    return value
-
-
 def _lines(value: str | None) -> str | None:
     """A description or a reason: printable; line breaks allowed (Windows' ones too)."""
     if value is None:
@@ -114,6 +113,56 @@ def _lines(value: str | None) -> str | None:
     if wrong := problem(value, multiline=True):
         raise ValueError(wrong)
     return value
+
+
+# A schedule's text: one for everyone, or a version per language (in the order given).
+Words = str | dict[str, str]
+
+
+def _checked_words(
+    value: Words | None, *, multiline: bool, limit: int, required: bool
+) -> Words | None:
+    """A title, description or place as the file gives it, each version printable (on one line
+    unless ``multiline``), present when ``required`` and at most ``limit`` characters."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _checked_text(value, multiline=multiline, limit=limit, required=required)
+    if not value:
+        raise ValueError("give at least one language's version, or one text for everyone")
+    checked: dict[str, str] = {}
+    for language, text in value.items():
+        if language not in LANGUAGES:
+            raise ValueError(f"{language[:20]!r} is not a language: use kk, ru or en")
+        try:
+            checked[language] = _checked_text(text, multiline=multiline, limit=limit, required=True)
+        except ValueError as error:
+            raise ValueError(f"the {language} version: {error}") from None
+    return checked
+
+
+def _checked_text(value: str, *, multiline: bool, limit: int, required: bool) -> str:
+    value = normalise_newlines(value.strip()) if multiline else value.strip()
+    if wrong := problem(value, multiline=multiline):
+        raise ValueError(wrong)
+    if required and not value:
+        raise ValueError("is empty")
+    if len(value) > limit:
+        raise ValueError(f"{len(value):,} characters, at most {limit:,}; shorten it")
+    return value
+
+
+def split_words(value: Words | None) -> tuple[str | None, Versions]:
+    """(the plain column's value: the first version, every version; {} when one for all)."""
+    if value is None or isinstance(value, str):
+        return value, {}
+    return next(iter(value.values())), dict(value)
+
+
+def _typed_words(value: Words | None) -> str | None:
+    """A file's text as staff would type it (blocks when it has versions): for fingerprints."""
+    plain, given = split_words(value)
+    return typed(plain, given)
 
 
 def slot_text(slot: tuple[dt.date, dt.time | None]) -> str:
@@ -127,16 +176,26 @@ class HearingEntry(_Entry):
     date: dt.date
     time: str = TBA
     timezone: str | None = None
-    court: Annotated[str, Field(min_length=1, max_length=200)]
-    city: Annotated[str, Field(min_length=1, max_length=100)]
-    address: Annotated[str | None, Field(max_length=300)] = None
+    court: Words
+    city: Words
+    address: Words | None = None
     status: HearingStatus = HearingStatus.SCHEDULED
     postponed_to: dt.date | None = None
     reason: Annotated[str | None, Field(max_length=500)] = None
     # The hearing as export found it (see the module's docstring); None in a file by hand.
     fingerprint: Annotated[str | None, Field(pattern=r"^[0-9a-f]{16}$")] = None
 
-    _printable_place = field_validator("court", "city", "address")(_one_line)
+    @field_validator("court", "city", "address")
+    @classmethod
+    def _place(cls, value: Words | None, info: ValidationInfo) -> Words | None:
+        limits = {"court": 200, "city": 100, "address": 300}
+        return _checked_words(
+            value,
+            multiline=False,
+            limit=limits[str(info.field_name)],
+            required=info.field_name != "address",
+        )
+
     _printable_reason = field_validator("reason")(_lines)
 
     @field_validator("time")
@@ -172,23 +231,32 @@ class HearingEntry(_Entry):
 
 class CaseEntry(_Entry):
     id: Annotated[str, Field(pattern=CASE_ID_PATTERN, max_length=CASE_ID_MAX_LENGTH)]
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
+    title: Words
+    description: Words = ""
     status: CaseStatus = CaseStatus.ACTIVE
     hearings: list[HearingEntry] = []
 
-    _printable_title = field_validator("title")(_one_line)
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: Words) -> Words:
+        checked = _checked_words(value, multiline=False, limit=200, required=True)
+        assert checked is not None
+        return checked
 
     @field_validator("description")
     @classmethod
-    def _description(cls, value: str) -> str:
-        value = _lines(value) or ""
-        if len(value) > MAX_DESCRIPTION:
-            raise ValueError(
-                f"{len(value):,} characters, at most {MAX_DESCRIPTION:,} (as /addcase and"
-                " /editcase allow); shorten it"
-            )
-        return value
+    def _description(cls, value: Words) -> Words:
+        if isinstance(value, str):
+            value = _lines(value) or ""
+            if len(value) > MAX_DESCRIPTION:
+                raise ValueError(
+                    f"{len(value):,} characters, at most {MAX_DESCRIPTION:,} (as /addcase and"
+                    " /editcase allow); shorten it"
+                )
+            return value
+        checked = _checked_words(value, multiline=True, limit=MAX_DESCRIPTION, required=True)
+        assert checked is not None
+        return checked
 
     @model_validator(mode="after")
     def _consistent_hearings(self) -> Self:
@@ -303,13 +371,16 @@ def stored_fingerprint(hearing: Hearing, by_id: dict[int | None, Hearing]) -> st
     """The fingerprint of a hearing as the database has it (``by_id``: its case's hearings)."""
     start = local_start(hearing)
     target = by_id.get(hearing.postponed_to_id) if hearing.postponed_to_id else None
+    # Versions per language count as the text an import could undo; a hearing with none has
+    # the fingerprint it had before there were versions.
+    given = stored(hearing.translations)
     return fingerprint(
         day=start.date(),
         time=TBA if hearing.time_tba else start.strftime("%H:%M"),
         zone=hearing.timezone,
-        court=hearing.court,
-        city=hearing.city,
-        address=hearing.address,
+        court=typed(hearing.court, given.get("court")) or "",
+        city=typed(hearing.city, given.get("city")) or "",
+        address=typed(hearing.address, given.get("address")),
         status=hearing.status,
         postponed_to=local_start(target).date() if target is not None else None,
         reason=hearing.reason,
@@ -322,9 +393,9 @@ def _entry_fingerprint(item: HearingEntry, default_zone: str) -> str:
         day=item.date,
         time=item.time,
         zone=item.timezone or default_zone,
-        court=item.court,
-        city=item.city,
-        address=item.address,
+        court=_typed_words(item.court) or "",
+        city=_typed_words(item.city) or "",
+        address=_typed_words(item.address),
         status=item.status,
         postponed_to=item.postponed_to,
         reason=item.reason,
@@ -356,6 +427,10 @@ def _changed_since_export(
     return problems
 
 
+def _translations(**fields: Versions) -> dict[str, Versions]:
+    return {field: given for field, given in fields.items() if given}
+
+
 def _assign(row: object, values: dict[str, object]) -> bool:
     """Set the attributes that differ; True when any did."""
     changed = False
@@ -379,10 +454,13 @@ async def apply_schedule(
     problems: list[str] = []
     for case_index, entry in enumerate(schedule.cases):
         case = await session.get(Case, entry.id)
+        title, titles = split_words(entry.title)
+        description, descriptions = split_words(entry.description)
         values: dict[str, object] = {
-            "title": entry.title,
-            "description": entry.description,
+            "title": title,
+            "description": description,
             "status": entry.status,
+            "translations": _translations(title=titles, description=descriptions),
         }
         if case is None:
             session.add(Case(id=entry.id, **values))  # type: ignore[arg-type]
@@ -411,10 +489,14 @@ async def apply_schedule(
         for item, hearing in zip(entry.hearings, matches, strict=True):
             zone = item.timezone or default_zone
             day, at = item.slot
+            court, courts = split_words(item.court)
+            city, cities = split_words(item.city)
+            address, addresses = split_words(item.address)
             hearing_values: dict[str, object] = {
-                "court": item.court,
-                "city": item.city,
-                "address": item.address,
+                "court": court,
+                "city": city,
+                "address": address,
+                "translations": _translations(court=courts, city=cities, address=addresses),
                 "status": item.status,
                 "reason": item.reason,
                 "timezone": zone,
@@ -470,6 +552,13 @@ def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _toml_words(plain: str, given: Versions | None) -> str:
+    """One text, or an inline table of its versions per language in the order given."""
+    if not given:
+        return _toml_string(plain)
+    return "{ " + ", ".join(f"{lang} = {_toml_string(text)}" for lang, text in given.items()) + " }"
+
+
 async def export_schedule(session: AsyncSession) -> str:
     """Every case and hearing in the file format ``read_schedule_file`` reads."""
     lines = [
@@ -478,18 +567,20 @@ async def export_schedule(session: AsyncSession) -> str:
     ]
     cases = (await session.execute(select(Case).order_by(col(Case.id)))).scalars()
     for case in cases:
+        words = stored(case.translations)
         lines += [
             "",
             "[[cases]]",
             f"id = {_toml_string(case.id)}",
-            f"title = {_toml_string(case.title)}",
-            f"description = {_toml_string(case.description)}",
+            f"title = {_toml_words(case.title, words.get('title'))}",
+            f"description = {_toml_words(case.description, words.get('description'))}",
             f"status = {_toml_string(str(case.status))}",
         ]
         hearings = await hearings_of(session, case.id)
         by_id: dict[int | None, Hearing] = {hearing.id: hearing for hearing in hearings}
         for hearing in hearings:
             start = local_start(hearing)
+            places = stored(hearing.translations)
             lines += [
                 "",
                 "  [[cases.hearings]]",
@@ -497,11 +588,11 @@ async def export_schedule(session: AsyncSession) -> str:
                 f"  date = {start.date().isoformat()}",
                 f"  time = {_toml_string(TBA if hearing.time_tba else start.strftime('%H:%M'))}",
                 f"  timezone = {_toml_string(hearing.timezone)}",
-                f"  court = {_toml_string(hearing.court)}",
-                f"  city = {_toml_string(hearing.city)}",
+                f"  court = {_toml_words(hearing.court, places.get('court'))}",
+                f"  city = {_toml_words(hearing.city, places.get('city'))}",
             ]
             if hearing.address:
-                lines.append(f"  address = {_toml_string(hearing.address)}")
+                lines.append(f"  address = {_toml_words(hearing.address, places.get('address'))}")
             lines.append(f"  status = {_toml_string(str(hearing.status))}")
             target = by_id.get(hearing.postponed_to_id) if hearing.postponed_to_id else None
             if target is not None:

@@ -31,17 +31,22 @@ def ids(message: Message) -> list[str]:
     return list(value) if isinstance(value, tuple | list) else [value]
 
 
+def key(message: Message) -> tuple[str | None, str]:
+    """A message as gettext finds it: its context (msgctxt) and its id."""
+    return message.context, ids(message)[0]
+
+
 @pytest.fixture(scope="module")
-def code_messages() -> dict[str, Message]:
+def code_messages() -> dict[tuple[str | None, str], Message]:
     template = extract()
-    return {ids(message)[0]: message for message in template if message.id}
+    return {key(message): message for message in template if message.id}
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_message_of_the_code_is_translated(
-    language: str, code_messages: dict[str, Message]
+    language: str, code_messages: dict[tuple[str | None, str], Message]
 ) -> None:
-    translated = {ids(m)[0]: m for m in catalog(language) if m.id}
+    translated = {key(m): m for m in catalog(language) if m.id}
     missing = sorted(set(code_messages) - set(translated))
     assert not missing, f"run `python -m bot.catalogs`, then translate: {missing[:5]}"
     empty = [key for key in code_messages if not all(strings(translated[key]))]
@@ -52,10 +57,10 @@ def test_every_message_of_the_code_is_translated(
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_translations_keep_placeholders_and_markup(
-    language: str, code_messages: dict[str, Message]
+    language: str, code_messages: dict[tuple[str | None, str], Message]
 ) -> None:
     for message in catalog(language):
-        if not message.id or ids(message)[0] not in code_messages:
+        if not message.id or key(message) not in code_messages:
             continue
         sources = ids(message)
         wanted = set().union(*(placeholders(source) for source in sources))
@@ -79,9 +84,47 @@ def test_russian_plurals_and_dates_read_as_russian() -> None:
     t = translator("ru")
     chats = [t.plural("{count} subscribed chat", "{count} subscribed chats", n) for n in (1, 2, 5)]
     assert [text.split()[1] for text in chats] != [chats[0].split()[1]] * 3  # three forms
-    assert t.date(date(2020, 1, 21)) == "21 января 2020"
-    assert translator("kk").date(date(2020, 1, 21)) == "21 қаңтар 2020"
+    # Each language's long date as CLDR writes it, not one pattern forced on all three.
+    assert t.date(date(2020, 1, 21)) == "21 января 2020\u202fг."
+    assert translator("kk").date(date(2020, 1, 21)) == "2020\u202fж. 21 қаңтар"
     assert translator("en").date(date(2020, 1, 21)) == "21 January 2020"
+
+
+def test_short_words_are_translated_in_their_context() -> None:
+    """ "Keep", "Both", "All", "None", "Skip", "Cancel" carry a msgctxt, so that each language
+    renders each where it stands."""
+    from bot import broadcast_texts, staff_texts, texts
+
+    for marked in (
+        texts.KEEP_BUTTON,
+        texts.BUTTON_ALL,
+        texts.BUTTON_BOTH,
+        texts.BUTTON_NONE,
+        staff_texts.SKIP,
+        staff_texts.CANCEL_FLOW,
+        broadcast_texts.CANCEL,
+    ):
+        context, word = marked
+        assert context
+        for language in ("kk", "ru"):
+            assert translator(language).marked(marked) != word, (language, word)
+        assert translator("en").marked(marked) == word
+
+
+def test_times_name_the_zone_as_a_reader_would() -> None:
+    """The city in the reader's language and the offset at that date, never the IANA id."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    winter_2020 = datetime(2020, 1, 21, 10, 0, tzinfo=ZoneInfo("Asia/Almaty"))
+    winter_2026 = datetime(2026, 12, 16, 10, 0, tzinfo=ZoneInfo("Asia/Almaty"))
+    assert translator("en").zone("Asia/Almaty", winter_2026) == "Almaty time, UTC+5"
+    assert translator("ru").zone("Asia/Almaty", winter_2026) == "по времени Алматы, UTC+5"
+    assert translator("kk").zone("Asia/Almaty", winter_2026) == "Алматы уақытымен, UTC+5"
+    assert translator("kk").zone("Asia/Almaty", winter_2020) == "Алматы уақытымен, UTC+6"
+    oral = datetime(2026, 12, 16, 10, 0, tzinfo=ZoneInfo("Asia/Oral"))
+    assert translator("ru").zone("Asia/Oral", oral) == "по времени Уральска, UTC+5"
+    assert translator("kk").zone("Asia/Oral", oral) == "Орал уақытымен, UTC+5"
 
 
 def test_every_language_loads() -> None:

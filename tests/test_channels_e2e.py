@@ -236,7 +236,7 @@ async def test_language_remind_and_unsubscribe_work_in_the_channel_too(
     fake.post(channel, "/language ru")
     await said(fake, channel, RU(texts.LANGUAGE_SET))
     fake.post(channel, "/subscribe tabarak")
-    await said(fake, channel, "Tilek Tabarak")
+    await said(fake, channel, "Тилек Табарак")  # the seed's Russian title
     fake.post(channel, "/remind")
     choice = await said(fake, channel, texts.reminder_choice(RU, None, ("5m",)))
     assert "remind:5m" in inline(choice)

@@ -98,8 +98,8 @@ async def test_postpone_guided_as_on_a_phone(
 
     assert "Postpone this hearing? A notice goes to 1 subscribed chat." in preview["text"]
     assert "Nothing changes and nothing is sent before you confirm." in preview["text"]
-    assert "Was: 16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in preview["text"]
-    assert "Now: 21 December 2026, 10:00 (Asia/Almaty, UTC+5)" in preview["text"]
+    assert "Was: 16 December 2026, 10:00 (Almaty time, UTC+5)" in preview["text"]
+    assert "Now: 21 December 2026, 10:00 (Almaty time, UTC+5)" in preview["text"]
     async with db.reading() as session:
         still = await session.get(Hearing, number)
     assert still is not None
@@ -143,7 +143,7 @@ async def test_addhearing_takes_presses_and_typing_and_asks_again_after_a_mistak
     assert "Skip" in buttons(address)
     added = await fake.say(admin, ADMIN, "12 Abay St")
     assert "Added hearing #5 to Tilek Tabarak" in added["text"]
-    assert "16 December 2026, 10:00 (Asia/Almaty, UTC+5)" in added["text"]
+    assert "16 December 2026, 10:00 (Almaty time, UTC+5)" in added["text"]
     assert "Zharkent court, Zharkent, 12 Abay St" in added["text"]
     assert calendar["text"].startswith("On which date?")
     assert "→ Tilek Tabarak" in fake.messages[(admin.id, question["message_id"])]["text"]
@@ -194,7 +194,7 @@ async def test_every_guided_command_reaches_its_end(
     assert "Not announced" not in buttons(q)  # an hour only: /postpone makes it unknown
     preview = await press(fake, admin, ADMIN, q, "11:30")
     assert "Correct when this hearing takes place?" in preview["text"]
-    assert "starts at 11:30 (Asia/Almaty, UTC+5), not at 10:00" in preview["text"]
+    assert "starts at 11:30 (Almaty time, UTC+5), not at 10:00" in preview["text"]
     assert confirm_button(preview)
 
     q = await fake.say(admin, ADMIN, "/cancelhearing")
@@ -380,14 +380,14 @@ async def test_a_restart_in_the_middle_continues_the_flow(
         (
             "ru",
             ("Какое заседание?", "На какое число?", "Во сколько?", "Почему заседание перенесли?"),
-            "ноябрь 2026",
+            "ноябрь 2026\u202fг.",  # CLDR's month and year
             "Не объявлено",
             "Перенести это заседание? Уведомление уйдёт в 2 подписанных чата.",
         ),
         (
             "kk",
             ("Қай отырыс?", "Қай күнге?", "Сағат нешеде?", "Отырыс неге кейінге қалдырылды?"),
-            "Қараша 2026",
+            "2026\u202fж. қараша",
             "Хабарланбаған",
             "Бұл отырысты кейінге қалдырасыз ба? Хабарландыруды 2 жазылған чат алады.",
         ),

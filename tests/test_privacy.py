@@ -372,7 +372,9 @@ async def test_purge_end_to_end_keeps_figures_and_drops_a_closed_cases_subscribe
     prompt = await fake.say(admin, ADMIN, "/closecase musakhan-alimuly")
     close = next(d for label, d in buttons(prompt).items() if label.startswith("Close"))
     await fake.click(admin, ADMIN, prompt, close)
-    await fake.wait_for(lambda: any("Case closed" in m["text"] for m in fake.sent_to(dan.id)))
+    await fake.wait_for(
+        lambda: any("No longer followed" in m["text"] for m in fake.sent_to(dan.id))
+    )
     await broadcast_done(database)
     # The closing notice went out: the closed case's subscriptions went with it.
     async with database.reading() as session:

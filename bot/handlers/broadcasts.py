@@ -88,7 +88,7 @@ async def _preview(
                 InlineKeyboardButton(
                     show.send_label(t, sum(audience.values())), callback_data=f"{SEND}:{draft.id}"
                 ),
-                InlineKeyboardButton(t(show.CANCEL), callback_data=f"{CANCEL}:{draft.id}"),
+                InlineKeyboardButton(t.marked(show.CANCEL), callback_data=f"{CANCEL}:{draft.id}"),
             ]
         ]
     )
@@ -157,7 +157,7 @@ async def cmd_broadcasts(message: Message, context: Context, actor: Actor, args:
     async with context.bot_data.database.reading() as session:
         items = await broadcasts.recent(session, limit=RECENT)
         titles = {
-            s.case.id: s.case.title
+            s.case.id: s.case.worded("title", actor.t.language)
             for s in await schedule.case_summaries(session, context.bot_data.clock())
         }
     await message.reply_text(show.recent_list(actor.t, items, titles))

@@ -11,7 +11,7 @@ from telegram.ext import CommandHandler, filters
 from bot import texts
 from bot.context import Context, HearingWatchApp
 from bot.i18n import N_
-from bot.texts import escape
+from bot.texts import escape, title_of
 from storage import calendar, schedule
 
 # Only new messages: an edited "/calendar x" need not send the file again.
@@ -41,7 +41,11 @@ async def cmd_calendar(update: Update, context: Context) -> None:
     async with data.database.reading() as session:
         case = await schedule.get_case(session, case_id)
         feed = await calendar.case_calendar(
-            session, case_id, now=data.clock(), domain=config.calendar_domain
+            session,
+            case_id,
+            now=data.clock(),
+            domain=config.calendar_domain,
+            language=t.language,
         )
         suggestions = [] if case else await schedule.closest_case_ids(session, case_id)
     if case is None or feed is None:
@@ -50,11 +54,11 @@ async def cmd_calendar(update: Update, context: Context) -> None:
     url = config.calendar_url(case.id)
     link = "\n\n" + t(SUBSCRIBE, url=escape(url)) if url else ""
     if b"BEGIN:VEVENT" not in feed:
-        await message.reply_text(t(NOTHING_AHEAD, title=escape(case.title)) + link)
+        await message.reply_text(t(NOTHING_AHEAD, title=title_of(t, case)) + link)
         return
     await message.reply_document(
         InputFile(feed, filename=f"{case.id}.ics"),
-        caption=t(CAPTION, title=escape(case.title)) + link,
+        caption=t(CAPTION, title=title_of(t, case)) + link,
     )
 
 

@@ -144,9 +144,13 @@ def _markup(call: Call, flow_id: int, step: Step, question: Question) -> ReplyMa
         ]
         for row in question.rows
     ]
-    last = [InlineKeyboardButton(t(say.CANCEL_FLOW), callback_data=_data(flow_id, step, CANCEL))]
+    last = [
+        InlineKeyboardButton(t.marked(say.CANCEL_FLOW), callback_data=_data(flow_id, step, CANCEL))
+    ]
     if step.optional:
-        last.insert(0, InlineKeyboardButton(t(say.SKIP), callback_data=_data(flow_id, step, SKIP)))
+        last.insert(
+            0, InlineKeyboardButton(t.marked(say.SKIP), callback_data=_data(flow_id, step, SKIP))
+        )
     return InlineKeyboardMarkup([row for row in rows if row] + [last])
 
 
@@ -405,7 +409,7 @@ async def on_button(update: Update, context: Context) -> None:
         except UserError as error:
             await _ask(call, flow, state.answers, problem=error, state=state)
             return
-        await _close(shown, "→ " + actor.t(say.SKIP))
+        await _close(shown, "→ " + actor.t.marked(say.SKIP))
         await _go_on(call, flow, state, answers)
     else:
         await query.answer()

@@ -26,7 +26,7 @@ from bot.handlers.language import language_row
 from bot.handlers.reminders import choice_rows, choices, chosen
 from bot.i18n import LANGUAGES, Translator, supported, translator
 from bot.picker import Action, Request
-from bot.texts import escape
+from bot.texts import title_of
 from jobs import logref
 from storage import chats, schedule, subscriptions
 from storage.models import CaseStatus, ChatType
@@ -77,7 +77,7 @@ async def _offer(
             elif case.status != CaseStatus.ACTIVE:
                 return texts.case_closed(t, case), None
             else:
-                text = t(chat_texts.PICK_SUBSCRIBE, title=escape(case.title))
+                text = t(chat_texts.PICK_SUBSCRIBE, title=title_of(t, case))
             return text, picker.keyboard(t, action, picker.fingerprint(case.id))
         case Action.UNSUBSCRIBE_ALL:
             return t(chat_texts.PICK_UNSUBSCRIBE_ALL), picker.keyboard(t, action)
@@ -173,7 +173,7 @@ async def _act(context: Context, t: Translator, request: Request, chat_id: int, 
                 result = await subscriptions.subscribe(
                     session, chat_id=chat_id, chat_type=chat_type, case_id=case_id, move=False
                 )
-                title = escape(case.title)
+                title = title_of(t, case)
                 if result is SubscribeResult.CASE_CLOSED:
                     return t(chat_texts.SHARED_CLOSED, title=title)
                 if result is SubscribeResult.ALREADY_SUBSCRIBED:

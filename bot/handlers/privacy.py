@@ -37,7 +37,7 @@ async def cmd_forget(update: Update, context: Context) -> None:
         [
             [
                 InlineKeyboardButton(t(texts.FORGET_BUTTON), callback_data=YES),
-                InlineKeyboardButton(t(texts.KEEP_BUTTON), callback_data=NO),
+                InlineKeyboardButton(t.marked(texts.KEEP_BUTTON), callback_data=NO),
             ]
         ]
     )

@@ -27,12 +27,12 @@ def choice_rows(
         InlineKeyboardButton(texts.offset_label(t, offset), callback_data=f"{prefix}:{offset}")
         for offset in offsets
     ]
-    both = t(texts.BUTTON_BOTH) if len(offsets) == 2 else t(texts.BUTTON_ALL)
+    both = t.marked(texts.BUTTON_BOTH) if len(offsets) == 2 else t.marked(texts.BUTTON_ALL)
     return [
         row,
         [
             InlineKeyboardButton(both, callback_data=f"{prefix}:{ALL}"),
-            InlineKeyboardButton(t(texts.BUTTON_NONE), callback_data=f"{prefix}:{NONE}"),
+            InlineKeyboardButton(t.marked(texts.BUTTON_NONE), callback_data=f"{prefix}:{NONE}"),
         ],
     ]
 

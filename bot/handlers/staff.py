@@ -298,7 +298,7 @@ async def cmd_hearings(message: Message, context: Context, actor: Actor, args: s
     async with context.bot_data.database.reading() as session:
         hearings = await schedule.upcoming_hearings(session, context.bot_data.clock(), case_id)
         titles = {
-            s.case.id: s.case.title
+            s.case.id: s.case.worded("title", actor.t.language)
             for s in await schedule.case_summaries(session, context.bot_data.clock())
         }
     for part in split_message(say.hearings_list(actor.t, hearings, titles)):

@@ -14,7 +14,7 @@ from bot.context import Context, HearingWatchApp
 from bot.handlers.access import may_change_subscriptions
 from bot.handlers.answers import answer, topic_of
 from bot.i18n import Translator
-from bot.texts import escape
+from bot.texts import title_of
 from storage import schedule, subscriptions
 from storage.models import CaseStatus, ChatType
 from storage.subscriptions import SubscribeResult
@@ -80,7 +80,7 @@ async def _subscribe(update: Update, context: Context, t: Translator, case_id: s
     elif result is SubscribeResult.ALREADY_SUBSCRIBED:
         await _reply(update, context, texts.already_subscribed(t, case), more)
     elif result is SubscribeResult.MOVED:
-        await _reply(update, context, t(chat_texts.SUBSCRIBED_HERE_NOW, title=escape(case.title)))
+        await _reply(update, context, t(chat_texts.SUBSCRIBED_HERE_NOW, title=title_of(t, case)))
     else:
         await _reply(update, context, texts.subscribed(t, case), more)
 
