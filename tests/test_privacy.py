@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,7 @@ def _columns(connection: Connection) -> list[tuple[str, str, Any]]:
 async def holders(database: Database, chat_id: int) -> set[str]:
     """Every "table.column" of the live schema that holds ``chat_id``: as a value of an integer
     column, or inside the text of a text or JSON column."""
+    whole = re.compile(rf"(?<![0-9A-Za-z-]){re.escape(str(chat_id))}(?![0-9A-Za-z])")
     async with database.engine.connect() as connection:
         columns = await connection.run_sync(_columns)
         assert {"chats", "subscriptions", "deliveries", "broadcasts"} <= {t for t, _, _ in columns}
@@ -94,7 +96,13 @@ async def holders(database: Database, chat_id: int) -> set[str]:
                 # Widened, so that a 52-bit chat id can be compared with a 32-bit column.
                 holds = cast(column, BigInteger) == chat_id
             elif isinstance(kind, String | Text | JSON):
-                holds = cast(column, Text).contains(str(chat_id))
+                # As a number of its own: not the digits inside a longer number or a hex key.
+                as_text = cast(column, Text)
+                query = select(as_text).select_from(sa_table(table, column))
+                rows = await connection.execute(query.where(as_text.contains(str(chat_id))))
+                if any(whole.search(value) for value in rows.scalars()):
+                    found.add(f"{table}.{name}")
+                continue
             else:
                 continue
             query = select(func.count()).select_from(sa_table(table, column)).where(holds)
