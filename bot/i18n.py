@@ -45,7 +45,9 @@ NAMES: Final = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 # is British, and its readers outside the US read day-month-year.
 DATE_LOCALES: Final = {"kk": "kk", "ru": "ru", "en": "en_GB"}
 # A zone's city where CLDR names none for a language (Babel then gives the IANA id's tail), for
-# the zones Kazakhstan's courts sit in; and Russian's genitive, which «по времени …» needs.
+# the zones Kazakhstan's courts sit in; and Russian's genitive, which «по времени …» needs (the
+# cities that do not decline stand as they are). A city not in the table reads in a case-free
+# wording instead («часовой пояс: Шанхай, UTC+8»): ZONE_TIME_ANY_CITY.
 ZONE_CITIES: Final = {
     "Asia/Almaty": {"kk": "Алматы", "ru": "Алматы", "en": "Almaty"},
     "Asia/Qostanay": {"kk": "Қостанай", "ru": "Костанай", "en": "Kostanay"},
@@ -56,6 +58,11 @@ ZONE_CITIES: Final = {
     "Asia/Qyzylorda": {"kk": "Қызылорда", "ru": "Кызылорда", "en": "Kyzylorda"},
 }
 RUSSIAN_GENITIVE: Final = {
+    "Алматы": "Алматы",
+    "Актобе": "Актобе",
+    "Актау": "Актау",
+    "Атырау": "Атырау",
+    "Урумчи": "Урумчи",
     "Костанай": "Костаная",
     "Уральск": "Уральска",
     "Кызылорда": "Кызылорды",
@@ -73,13 +80,19 @@ def N_(message: str) -> str:  # noqa: N802  (gettext's conventional name)
     return message
 
 
-# "Almaty time, UTC+5": the city stands alone, so no language must put it in a case it lacks.
+# "Almaty time, UTC+5". Russian's «по времени {city}» takes the genitive from RUSSIAN_GENITIVE;
+# a city that table lacks reads as ZONE_TIME_ANY_CITY.
 ZONE_TIME: Final = N_("{city} time, {offset}")
 
 
 def NC_(context: str, message: str) -> tuple[str, str]:  # noqa: N802
     """Mark a short message with its context (``msgctxt``): translate it with ``t.pgettext``."""
     return context, message
+
+
+# The same label for a city the language cannot put in the case its ZONE_TIME needs (Russian:
+# a city not in RUSSIAN_GENITIVE), in a wording that takes the city as it is.
+ZONE_TIME_ANY_CITY: Final = NC_("a time zone whose city is not declined", "{city} time, {offset}")
 
 
 def format_offset(offset: timedelta | None) -> str:
@@ -153,11 +166,16 @@ class Translator:
 
     def zone(self, zone: str, at: datetime) -> str:
         """The zone as a reader names it, with its offset at ``at`` (a local time in it):
-        'Almaty time, UTC+5', 'по времени Алматы, UTC+5', 'Алматы уақытымен, UTC+5'."""
+        'Almaty time, UTC+5', 'по времени Алматы, UTC+5', 'Алматы уақытымен, UTC+5', and for a
+        city Russian's table does not decline, 'часовой пояс: Шанхай, UTC+8'."""
         city = zone_city(zone, self.language)
+        offset = format_offset(at.utcoffset())
         if self.language == "ru":
-            city = RUSSIAN_GENITIVE.get(city, city)
-        return self(ZONE_TIME, city=city, offset=format_offset(at.utcoffset()))
+            genitive = RUSSIAN_GENITIVE.get(city)
+            if genitive is None:
+                return self.marked(ZONE_TIME_ANY_CITY, city=city, offset=offset)
+            city = genitive
+        return self(ZONE_TIME, city=city, offset=offset)
 
     def number(self, value: int) -> str:
         """'3,000', '3 000'."""

@@ -323,8 +323,8 @@ def corrected_notice(
         lines = [
             t("<b>Date corrected</b>: {title}", title=title_of(t, case)),
             t(
-                "The hearing is on <b>{when}</b>, not on {old}. The date was corrected; the"
-                " hearing was not postponed.",
+                "The hearing is on <b>{when}</b> (it was given as {old} by mistake). The date"
+                " was corrected; the hearing was not postponed.",
                 when=format_when(t, hearing),
                 old=t.date(was),
             ),

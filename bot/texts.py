@@ -391,7 +391,8 @@ def reminder(t: Translator, case: Case, hearing: Hearing, now: datetime) -> str:
         elif start.date() == today + timedelta(days=1):
             when = t("Tomorrow; the hour is not announced yet.")
         else:
-            when = t("On {date}; the hour is not announced yet.", date=t.date(start))
+            # The line above already gives the date.
+            when = t("The hour is not announced yet.")
     elif hearing.starts_at - now < timedelta(minutes=1):
         when = t("Starts now.")
     else:

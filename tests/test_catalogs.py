@@ -127,6 +127,45 @@ def test_times_name_the_zone_as_a_reader_would() -> None:
     assert translator("kk").zone("Asia/Oral", oral) == "Орал уақытымен, UTC+5"
 
 
+def test_russian_zone_label_never_leaves_a_city_in_the_wrong_case() -> None:
+    """«по времени …» needs the genitive: the cities Russian's table declines (or that do not
+    decline) keep it; any other city reads in a case-free wording, as staff may set any zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.i18n import RUSSIAN_GENITIVE, ZONE_CITIES, zone_city
+
+    ru, kk = translator("ru"), translator("kk")
+
+    def at(zone: str) -> datetime:
+        return datetime(2026, 12, 16, 10, 0, tzinfo=ZoneInfo(zone))
+
+    for zone in ZONE_CITIES:  # every zone Kazakhstan's courts sit in
+        assert zone_city(zone, "ru") in RUSSIAN_GENITIVE, zone
+        assert ru.zone(zone, at(zone)).startswith("по времени "), zone
+    assert ru.zone("Asia/Qostanay", at("Asia/Qostanay")) == "по времени Костаная, UTC+5"
+    assert ru.zone("Europe/Moscow", at("Europe/Moscow")) == "по времени Москвы, UTC+3"
+    assert ru.zone("Asia/Shanghai", at("Asia/Shanghai")) == "часовой пояс: Шанхай, UTC+8"
+    assert ru.zone("Europe/Istanbul", at("Europe/Istanbul")) == "часовой пояс: Стамбул, UTC+3"
+    assert kk.zone("Asia/Shanghai", at("Asia/Shanghai")) == "Шанхай уақытымен, UTC+8"
+    assert translator("en").zone("Asia/Shanghai", at("Asia/Shanghai")) == "Shanghai time, UTC+8"
+
+
+def test_date_correction_reads_once_filled_in() -> None:
+    """Russian's date ends in an abbreviation's full stop: never two in a row; Kazakh puts both
+    dates in label positions."""
+    from datetime import date
+
+    message = (
+        "The hearing is on <b>{when}</b> (it was given as {old} by mistake). The date was"
+        " corrected; the hearing was not postponed."
+    )
+    for language in LANGUAGES:
+        t = translator(language)
+        text = t(message, when=t.date(date(2026, 12, 16)), old=t.date(date(2026, 12, 15)))
+        assert ".." not in text, (language, text)
+
+
 def test_every_language_loads() -> None:
     for language in LANGUAGES:
         assert translator(language)("Saved.")

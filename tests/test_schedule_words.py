@@ -199,7 +199,7 @@ async def test_a_russian_chat_reads_the_case_in_russian(
     assert "Zharkent court, Zharkent" in case["text"]
     kazakh = UserRef(7103, language_code="kk")
     cases = await fake.say(fake.private_chat(kazakh), kazakh, "/cases")
-    assert "Алдыңғы сот отырысы:" in cases["text"]
+    assert "Соңғы өткен сот отырысы:" in cases["text"]  # not «Алдыңғы», a letter from «Алдағы»
     assert "Жаркент аудандық соты, Жаркент" in cases["text"]
 
 

@@ -394,8 +394,8 @@ async def test_the_hour_of_a_hearing_is_announced_not_postponed(
     assert "Date corrected" in reply
     notice = await received(fake, alice, "Date corrected")
     assert (
-        "The hearing is on 17 December 2026, 11:30 (Almaty time, UTC+5), not on 16 December"
-        in notice
+        "The hearing is on 17 December 2026, 11:30 (Almaty time, UTC+5) (it was given as"
+        " 16 December 2026 by mistake)" in notice
     )
     assert "the hearing was not postponed" in notice
     case = (await fake.say(alice, ALICE, "/case tabarak"))["text"]
