@@ -120,6 +120,11 @@ def make_settings(fake: FakeBotApi, database_url: str, **sections: dict[str, Any
         "database": {"url": database_url},
         "access": {"admins": [ADMIN_ID]},
     }
+    if fake.limits is None:
+        # A fake that enforces no flood limits: the bot need not keep a chat's second either,
+        # so a conversation of many steps is not a second per answer. Tests of the limits run
+        # the fake with them, and the bot with Telegram's pace.
+        values["delivery"] = {"chat_messages_per_second": 1000.0}
     for section, overrides in sections.items():
         values[section] = values.get(section, {}) | overrides
     return Settings(**values)
