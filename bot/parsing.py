@@ -174,16 +174,7 @@ def _bounded(
 
 def _blocks(command: str, text: str) -> Versions:
     """The versions of a text given in blocks per language ({}: one text for everyone)."""
-    try:
-        return versions(normalise_newlines(text))
-    except WordingError as error:
-        if error.problem == "empty":
-            raise UsageError(
-                command, "The {language} version is empty.", language=error.language
-            ) from None
-        raise UsageError(
-            command, "The {language} version is given twice.", language=error.language
-        ) from None
+    return parse_versions(command, normalise_newlines(text))
 
 
 def _one_line(command: str, what: str, value: str) -> str:
@@ -543,35 +534,22 @@ def parse_update(text: str) -> CaseNews:
     return CaseNews(_case_id("update", words[0]), _message_text("update", words[1]))
 
 
-_VERSION = re.compile(r"^(kk|ru|en)\s*:\s?(.*)$", re.IGNORECASE)
-
-
-def parse_versions(command: str, text: str) -> dict[str, str]:
+def parse_versions(command: str, text: str) -> Versions:
     """A moderator's text in several languages, one block per language prefixed with its code:
 
         kk: Сот отырысы 16 қаңтарға ауыстырылды.
         ru: Заседание перенесли на 16 января.
 
     The versions in the order given ({"kk": ..., "ru": ...}); {} when the text starts with no
-    prefix (one text for everyone).
+    prefix (one text for everyone). Read by storage.wording, as the schedule's own words are.
     """
-    versions: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in text.strip().split("\n"):
-        match = _VERSION.match(line.strip())
-        if match:
-            current = match.group(1).lower()
-            if current in versions:
-                raise UsageError(
-                    command, "The {language} version is given twice.", language=current
-                )
-            versions[current] = [match.group(2)]
-        elif current is None:
-            return {}
-        else:
-            versions[current].append(line)
-    result = {language: "\n".join(lines).strip() for language, lines in versions.items()}
-    for language, version in result.items():
-        if not version:
-            raise UsageError(command, "The {language} version is empty.", language=language)
-    return result
+    try:
+        return versions(text)
+    except WordingError as error:
+        if error.problem == "empty":
+            raise UsageError(
+                command, "The {language} version is empty.", language=error.language
+            ) from None
+        raise UsageError(
+            command, "The {language} version is given twice.", language=error.language
+        ) from None
